@@ -1,0 +1,151 @@
+"""One settings object for a run: environment (`RECFLOW_*`) first, then the run's Params.
+
+Every task of a DAG run builds the same `Settings` from the same inputs (the environment of the
+deployment and the JSON of the run's Params), so the tasks agree on paths and model settings
+without passing anything but that JSON between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+SOURCES = ("movielens",)
+SPLITS = ("random",)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run settings. Field names are the Param names of `recommendations_daily`."""
+
+    # What to read.
+    source: str = "movielens"
+    # A directory holding a MovieLens layout, a data set name to download (ml-100k, ml-1m,
+    # ml-latest-small), or None for the generated sample.
+    path: str | None = None
+    # Name under which results are published; defaults to the source name. Two data sets of
+    # one source (ml-100k and ml-1m, say) need two names, since their ids collide.
+    dataset: str | None = None
+
+    # Model and evaluation.
+    top_k: int = 10
+    rank: int = 10
+    reg_param: float = 0.1
+    max_iter: int = 10
+    seed: int = 42
+    test_fraction: float = 0.2
+    split: str = "random"
+
+    # Data quality: above this share of bad rows a file is rejected outright (likely the wrong
+    # layout); below it, bad rows go to quarantine and the run goes on.
+    max_bad_row_fraction: float = 0.01
+
+    # Sample generator size, used when path is None.
+    sample_users: int = 600
+    sample_items: int = 400
+
+    # Deployment, from the environment only (never from Params: a UI user must not redirect
+    # the lake or the warehouse).
+    data_dir: Path = field(default_factory=lambda: Path(_env("RECFLOW_DATA_DIR", str(PROJECT_ROOT / "data"))))
+    lake_uri: str | None = field(default_factory=lambda: _env("RECFLOW_LAKE_URI"))
+    warehouse_url: str | None = field(default_factory=lambda: _env("RECFLOW_WAREHOUSE_URL"))
+
+    PARAM_FIELDS = (
+        "source", "path", "dataset", "top_k", "rank", "reg_param", "max_iter", "seed",
+        "test_fraction", "split", "max_bad_row_fraction", "sample_users", "sample_items",
+    )  # fmt: skip
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | str | None = None) -> Settings:
+        """Build from a Params dict (or its JSON). Unknown keys are an error: a typo in a
+        trigger form must not silently fall back to a default."""
+        if isinstance(params, str):
+            params = json.loads(params) if params.strip() else {}
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        unknown = sorted(set(params) - set(cls.PARAM_FIELDS))
+        if unknown:
+            raise ValueError(f"Unknown run parameter(s) {unknown}; known: {list(cls.PARAM_FIELDS)}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        coerced = {k: _coerce(k, v, types[k]) for k, v in params.items()}
+        settings = cls(**coerced)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        for name in ("top_k", "rank", "max_iter", "sample_users", "sample_items"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.reg_param < 0:
+            raise ValueError(f"reg_param must be >= 0, got {self.reg_param}")
+
+    # --- derived names -------------------------------------------------------------------
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or self.source
+
+    @property
+    def lake(self) -> str:
+        return self.lake_uri or str(self.data_dir / "lake")
+
+    def lake_path(self, stage: str, table: str, ds: str) -> str:
+        """`<lake>/<stage>/<dataset>/<table>/dt=<ds>`: every task overwrites only its date."""
+        return f"{self.lake}/{stage}/{self.dataset_name}/{table}/dt={ds}"
+
+    def model_path(self, ds: str, which: str) -> str:
+        return f"{self.lake}/models/{self.dataset_name}/{self.model_version(ds)}/{which}"
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return f"{self.lake}/_checkpoints"
+
+    @property
+    def sample_dir(self) -> Path:
+        return self.data_dir / "samples" / f"movielens-{self.sample_users}u-{self.sample_items}i-s{self.seed}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "warehouse.db"
+
+    def model_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("rank", "reg_param", "max_iter", "seed", "test_fraction", "split")}
+
+    def model_version(self, ds: str) -> str:
+        """Same date + same settings -> same version, so a re-run publishes identical rows."""
+        digest = hashlib.sha1(json.dumps(self.model_params(), sort_keys=True).encode()).hexdigest()[:8]
+        return f"als-{ds.replace('-', '')}-{digest}"
+
+    def params_json(self) -> str:
+        return json.dumps({k: getattr(self, k) for k in self.PARAM_FIELDS}, sort_keys=True)
+
+
+def _coerce(name: str, value: Any, annotation: str) -> Any:
+    # Values typed into the UI's trigger form or a --conf JSON arrive as str/int/float.
+    try:
+        if annotation == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if annotation == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Run parameter {name!r} must be {annotation}, got {value!r}") from None
+    return value

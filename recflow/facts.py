@@ -1,0 +1,30 @@
+"""Small JSON facts (counts, metrics, validation results) kept in the lake beside the data.
+
+Spark writes them, so they land wherever the lake is (local folder, s3a://, hdfs://); the
+publish step reads them back with pyarrow's filesystems, without a SparkSession.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyarrow import fs as pafs
+
+
+def write_facts(spark, uri: str, facts: dict[str, Any]) -> None:
+    text = json.dumps(facts, sort_keys=True, default=str)
+    spark.createDataFrame([(text,)], "value string").coalesce(1).write.mode("overwrite").text(uri)
+
+
+def read_facts(uri: str) -> dict[str, Any]:
+    filesystem, root = pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    parts = [
+        info.path
+        for info in filesystem.get_file_info(pafs.FileSelector(root))
+        if info.type == pafs.FileType.File and info.base_name.startswith("part-")
+    ]
+    if len(parts) != 1:
+        raise FileNotFoundError(f"Expected one facts file under {uri}, found {len(parts)}: has the task run?")
+    with filesystem.open_input_stream(parts[0]) as stream:
+        return json.loads(stream.read().decode("utf-8"))

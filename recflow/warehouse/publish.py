@@ -1,0 +1,309 @@
+"""Publish one run (dataset x run_date) into the warehouse, all-or-nothing for readers and idempotent.
+
+Order of work, chosen so that a failure at any point leaves readers on a consistent state
+and a retry converges:
+1. validate and shape every row in memory (a bad bundle writes nothing);
+2. under the ``recflow_publish`` lock: migrate, then replace the run's facts (items,
+   model_runs with status 'pending', metrics, quality, reconciliation, quarantine) in one
+   transaction;
+3. swap in the dataset's new recommendations (MySQL: a staged copy and one atomic
+   RENAME TABLE; SQLite: one transaction);
+4. mark the run 'published'.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from recflow.warehouse.engine import dialect_dir, named_lock
+from recflow.warehouse.loaders import bulk_load, insert_rows
+from recflow.warehouse.migrate import migrate
+
+_LOCK_NAME = "recflow_publish"
+_LOCK_TIMEOUT_S = 600
+# RENAME TABLE waits for readers' metadata locks and every new reader queues behind it, so a
+# long BI query would stall all dashboards for up to lock_wait_timeout (a year by default on
+# MySQL). Give up after a minute instead; the publish fails and a retry converges.
+_RENAME_LOCK_WAIT_S = 60
+
+_RECOMMENDATIONS = pa.schema(
+    [("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int16()), ("score", pa.float64())]
+)
+_ITEMS = pa.schema([("item_id", pa.string()), ("title", pa.string()), ("genres", pa.string())])
+# Columns the bundle supplies as dicts; publish adds dataset and run_date. Dates travel as ISO
+# strings, which both MySQL DATE and SQLite's text dates accept unchanged.
+_RUN_KEY = [("dataset", pa.string()), ("run_date", pa.string())]
+_QUALITY = pa.schema(
+    [
+        ("suite", pa.string()),
+        ("expectation_key", pa.string()),
+        ("expectation_type", pa.string()),
+        ("column_name", pa.string()),
+        ("severity", pa.string()),
+        ("success", pa.bool_()),
+        ("observed_value", pa.string()),
+        ("unexpected_count", pa.int64()),
+        ("element_count", pa.int64()),
+    ]
+)
+_RECONCILIATION = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("raw_rows", pa.int64()),
+        ("clean_rows", pa.int64()),
+        ("quarantined_rows", pa.int64()),
+        ("duplicate_rows", pa.int64()),
+    ]
+)
+_QUARANTINE = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("reason", pa.string()),
+        ("column_name", pa.string()),
+        ("rows_quarantined", pa.int64()),
+        ("sample_file", pa.string()),
+        ("sample_line", pa.int64()),
+        ("sample_row", pa.string()),
+    ]
+)
+_MODEL_RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        *_RUN_KEY,
+        ("dag_run_id", pa.string()),
+        ("model_version", pa.string()),
+        ("status", pa.string()),
+        ("params", pa.string()),
+        ("metrics", pa.string()),
+        ("task_timings", pa.string()),
+        ("n_interactions", pa.int64()),
+        ("n_users", pa.int64()),
+        ("n_items", pa.int64()),
+        ("n_recommendations", pa.int64()),
+    ]
+)
+_MODEL_METRICS = pa.schema(
+    [
+        *_RUN_KEY,
+        ("model_version", pa.string()),
+        ("model", pa.string()),
+        ("metric", pa.string()),
+        ("k", pa.int64()),
+        ("value", pa.float64()),
+    ]
+)
+_METRIC_KEY = re.compile(r"([^@]+)@(\d+)")
+
+
+@dataclass(frozen=True)
+class PublishBundle:
+    dataset: str
+    run_date: datetime.date
+    dag_run_id: str
+    model_version: str
+    params: dict
+    metrics: dict[str, dict[str, float]]  # {"als": {"rmse": 0.93, "ndcg@10": 0.21}, "popularity": {...}}
+    task_timings: dict[str, float]  # task_id -> seconds
+    counts: dict[str, int]  # n_interactions, n_users, n_items
+    recommendations: pa.Table  # user_id str, item_id str, rank int, score float
+    items: pa.Table  # item_id str, title str, genres str
+    quality_results: list[dict]  # keys = data_quality_results columns minus dataset/run_date
+    reconciliation: list[dict]  # keys = data_reconciliation columns minus dataset/run_date
+    quarantine: list[dict]  # keys = quarantine_summary columns minus dataset/run_date
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.dataset}/{self.run_date.isoformat()}"
+
+
+def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int]:
+    """Publish ``bundle``; return the rows written per table.
+
+    Raises ValueError, having written nothing, for an empty recommendations table, duplicate
+    (user_id, rank) pairs, nulls or non-finite scores, or malformed metrics and result rows.
+    """
+    recommendations = _recommendation_rows(bundle)
+    facts = _fact_rows(bundle, n_recommendations=recommendations.num_rows)
+    with named_lock(engine, _LOCK_NAME, _LOCK_TIMEOUT_S):
+        migrate(engine, sql_root)
+        with engine.begin() as conn:
+            counts = {table: _replace(conn, table, rows, bundle) for table, rows in facts.items()}
+        if dialect_dir(engine) == "mysql":
+            counts["recommendations"] = _swap_mysql(engine, bundle.dataset, recommendations)
+        else:
+            counts["recommendations"] = _replace_sqlite(engine, bundle.dataset, recommendations)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE model_runs SET status = 'published' WHERE run_id = :run_id"),
+                {"run_id": bundle.run_id},
+            )
+    return counts
+
+
+def _recommendation_rows(bundle: PublishBundle) -> pa.Table:
+    """The bundle's recommendations, checked, with the recommendations table's columns."""
+    recs = bundle.recommendations.select(_RECOMMENDATIONS.names).cast(_RECOMMENDATIONS)
+    if recs.num_rows == 0:
+        raise ValueError(f"refusing to publish an empty recommendations table for {bundle.run_id}")
+    nulls = [name for name in recs.column_names if recs.column(name).null_count]
+    if nulls:
+        raise ValueError(f"recommendations of {bundle.run_id} have nulls in {nulls}")
+    if not pc.all(pc.is_finite(recs.column("score"))).as_py():
+        raise ValueError(f"recommendations of {bundle.run_id} have non-finite scores")
+    if recs.group_by(["user_id", "rank"]).aggregate([]).num_rows != recs.num_rows:
+        raise ValueError(f"recommendations of {bundle.run_id} repeat a (user_id, rank) pair")
+    return _with_constants(
+        recs, {"dataset": bundle.dataset, "model_version": bundle.model_version, "run_date": _iso(bundle)}
+    )
+
+
+def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Table]:
+    """Every table replaced for the run, in load order, with the table's column names."""
+    run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
+    model_run = {
+        "run_id": bundle.run_id,
+        **run,
+        "dag_run_id": bundle.dag_run_id,
+        "model_version": bundle.model_version,
+        "status": "pending",  # until the recommendations are swapped in
+        "params": _json(bundle.params),
+        "metrics": _json(bundle.metrics),
+        "task_timings": _json(bundle.task_timings),
+        **{name: bundle.counts[name] for name in ("n_interactions", "n_users", "n_items")},
+        "n_recommendations": n_recommendations,
+    }
+    quality = [
+        {**row, "observed_value": _observed_value(row["observed_value"])}
+        for row in _checked_dicts("quality_results", bundle.quality_results, _QUALITY)
+    ]
+    reconciliation = _checked_dicts("reconciliation", bundle.reconciliation, _RECONCILIATION)
+    quarantine = _checked_dicts("quarantine", bundle.quarantine, _QUARANTINE)
+    return {
+        "items": _with_constants(bundle.items.select(_ITEMS.names).cast(_ITEMS), {"dataset": bundle.dataset}),
+        "model_runs": pa.Table.from_pylist([model_run], schema=_MODEL_RUNS),
+        "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
+        "data_quality_results": _table(run, quality, _QUALITY),
+        "data_reconciliation": _table(run, reconciliation, _RECONCILIATION),
+        "quarantine_summary": _table(run, quarantine, _QUARANTINE),
+    }
+
+
+def _metric_rows(bundle: PublishBundle, run: dict) -> list[dict]:
+    """One row per model x metric; "ndcg@10" becomes metric 'ndcg' with k 10, "rmse" k 0."""
+    rows = []
+    for model, values in sorted(bundle.metrics.items()):
+        for key, value in sorted(values.items()):
+            cut = _METRIC_KEY.fullmatch(key)
+            metric, k = (cut[1], int(cut[2])) if cut else (key, 0)
+            if "@" in metric:
+                raise ValueError(f"metric {key!r} of {model}: expected name or name@k")
+            if not math.isfinite(value):
+                raise ValueError(f"metric {model}.{key} of {bundle.run_id} is {value}")
+            rows.append(
+                {
+                    **run,
+                    "model_version": bundle.model_version,
+                    "model": model,
+                    "metric": metric,
+                    "k": k,
+                    "value": value,
+                }
+            )
+    return rows
+
+
+def _checked_dicts(field: str, rows: list[dict], schema: pa.Schema) -> list[dict]:
+    """``rows`` unchanged, once each is known to have exactly the columns of ``schema``."""
+    for row in rows:
+        if set(row) != set(schema.names):
+            raise ValueError(
+                f"{field} row has keys {sorted(row)}; expected {sorted(schema.names)} "
+                "(use None for a missing value)"
+            )
+    return rows
+
+
+def _table(run: dict, rows: list[dict], schema: pa.Schema) -> pa.Table:
+    full = pa.schema([*_RUN_KEY, *schema])
+    return pa.Table.from_pylist([{**run, **row} for row in rows], schema=full)
+
+
+def _with_constants(table: pa.Table, constants: dict[str, str]) -> pa.Table:
+    """``table`` with one constant string column per entry of ``constants``."""
+    for name, value in constants.items():
+        table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
+    return table
+
+
+def _observed_value(value) -> str | None:
+    """observed_value as text; structured values (lists, dicts, numbers) as stable JSON."""
+    return value if value is None or isinstance(value, str) else _json(value)
+
+
+def _json(value) -> str:
+    """Stable JSON so that re-publishing writes identical bytes; NaN is not valid JSON for MySQL."""
+    return json.dumps(value, sort_keys=True, allow_nan=False, default=str)
+
+
+def _iso(bundle: PublishBundle) -> str:
+    return bundle.run_date.isoformat()
+
+
+def _replace(conn: sa.Connection, table: str, rows: pa.Table, bundle: PublishBundle) -> int:
+    """Delete the run's rows of ``table`` (the dataset's, for items) and load ``rows``."""
+    where = "dataset = :dataset" if table == "items" else "dataset = :dataset AND run_date = :run_date"
+    conn.execute(
+        sa.text(f"DELETE FROM {table} WHERE {where}"), {"dataset": bundle.dataset, "run_date": _iso(bundle)}
+    )
+    # items can be large, everything else is a handful of rows and not worth a temp file
+    load = bulk_load if table == "items" else insert_rows
+    return load(conn, table, rows.column_names, rows)
+
+
+def _swap_mysql(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
+    """Stage the whole table with this dataset's new set, then swap it in with one RENAME TABLE."""
+    with engine.connect() as conn:
+        columns = _column_list(conn, recs.column_names)
+        # leftovers of a publish that died midway; the publish lock means no one else uses them
+        conn.exec_driver_sql("DROP TABLE IF EXISTS recommendations_stage, recommendations_old")
+        conn.exec_driver_sql("CREATE TABLE recommendations_stage LIKE recommendations")
+        conn.execute(
+            sa.text(
+                f"INSERT INTO recommendations_stage ({columns})"
+                f" SELECT {columns} FROM recommendations WHERE dataset <> :dataset"
+            ),
+            {"dataset": dataset},
+        )
+        loaded = bulk_load(conn, "recommendations_stage", recs.column_names, recs)
+        conn.commit()
+        conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {_RENAME_LOCK_WAIT_S}")
+        try:
+            conn.exec_driver_sql(
+                "RENAME TABLE recommendations TO recommendations_old, recommendations_stage TO recommendations"
+            )
+        finally:
+            conn.exec_driver_sql("SET SESSION lock_wait_timeout = DEFAULT")
+        conn.exec_driver_sql("DROP TABLE recommendations_old")
+        conn.commit()
+    return loaded
+
+
+def _replace_sqlite(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
+    """Delete and reload the dataset's set in one transaction: SQLite readers see one or the other."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM recommendations WHERE dataset = :dataset"), {"dataset": dataset})
+        return bulk_load(conn, "recommendations", recs.column_names, recs)
+
+
+def _column_list(conn: sa.Connection, columns: list[str]) -> str:
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    return ", ".join(quote(column) for column in columns)

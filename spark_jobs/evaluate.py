@@ -1,0 +1,37 @@
+"""Evaluate the holdout ALS model beside the popularity baseline on the test split."""
+
+from __future__ import annotations
+
+from pyspark.ml.recommendation import ALSModel
+
+from recflow.config import Settings
+from recflow.jobs import run_job
+from recflow.metrics import item_mean_predictions, ranking_metrics, rating_metrics
+from recflow.recommend import als_top_k, popularity_top_k
+
+
+def extract(spark, settings: Settings, ds: str):
+    train = spark.read.parquet(settings.lake_path("splits", "train", ds)).cache()
+    test = spark.read.parquet(settings.lake_path("splits", "test", ds)).cache()
+    return train, test, ALSModel.load(settings.model_path(ds, "holdout"))
+
+
+def transform(train, test, model, k: int) -> dict[str, dict[str, float]]:
+    # Ranking is judged on users the model can score (present in train) that have test items.
+    users = test.select("user_idx").distinct().join(train.select("user_idx").distinct(), "user_idx")
+    scored_test = test.join(users, "user_idx")
+    als = rating_metrics(model.transform(test))
+    als.update(ranking_metrics(als_top_k(model, users, train, k), scored_test, k))
+    popularity = rating_metrics(item_mean_predictions(train, test))
+    popularity.update(ranking_metrics(popularity_top_k(train, users, train, k), scored_test, k))
+    return {"als": als, "popularity": popularity}
+
+
+def evaluate(spark, settings: Settings, ds: str) -> dict:
+    train, test, model = extract(spark, settings, ds)
+    metrics = transform(train, test, model, settings.top_k)
+    return {"metrics": metrics, "model_version": settings.model_version(ds), "k": settings.top_k}
+
+
+if __name__ == "__main__":
+    run_job("evaluate", evaluate, __doc__)

@@ -1,0 +1,45 @@
+"""Top-K recommendations per user from the full ALS model, in the source's own ids."""
+
+from __future__ import annotations
+
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import functions as F
+
+from recflow.config import Settings
+from recflow.jobs import run_job
+from recflow.recommend import als_top_k
+
+
+def extract(spark, settings: Settings, ds: str):
+    interactions = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).cache()
+    return interactions, ALSModel.load(settings.model_path(ds, "full"))
+
+
+def transform(interactions, model, k: int):
+    users = interactions.select("user_idx").distinct()
+    top = als_top_k(model, users, interactions, k)
+    user_ids = interactions.select("user_idx", "user_id").distinct()
+    item_ids = interactions.select("item_idx", "item_id").distinct()
+    return (
+        top.join(user_ids, "user_idx")
+        .join(item_ids, "item_idx")
+        .select("user_id", "item_id", F.col("rank").cast("int").alias("rank"), F.col("score").cast("double").alias("score"))
+    )
+
+
+def recommend(spark, settings: Settings, ds: str) -> dict:
+    interactions, model = extract(spark, settings, ds)
+    target = settings.lake_path("recs", "recommendations", ds)
+    transform(interactions, model, settings.top_k).repartition(1).write.mode("overwrite").parquet(target)
+    written = spark.read.parquet(target)
+    per_user = written.groupBy("user_id").count()
+    return {
+        "rows": written.count(),
+        "users": per_user.count(),
+        "users_short_of_k": per_user.where(F.col("count") < settings.top_k).count(),
+        "model_version": settings.model_version(ds),
+    }
+
+
+if __name__ == "__main__":
+    run_job("recommend", recommend, __doc__)

@@ -1,0 +1,218 @@
+"""Fixtures for the warehouse tests: a throwaway MariaDB/MySQL database per test, SQLite files, bundles."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from recflow.warehouse.engine import make_engine
+from recflow.warehouse.publish import PublishBundle
+
+SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+
+TABLES = [
+    "recommendations",
+    "items",
+    "model_runs",
+    "model_metrics",
+    "data_quality_results",
+    "data_reconciliation",
+    "quarantine_summary",
+]
+
+
+@pytest.fixture(scope="session")
+def sql_root() -> Path:
+    return SQL_ROOT
+
+
+@pytest.fixture(scope="session")
+def mysql_server_url() -> sa.URL:
+    """The test server's URL, probed once per session so an absent server costs one timeout."""
+    url = sa.make_url(os.environ.get("RECFLOW_TEST_MYSQL_URL") or DEFAULT_MYSQL_URL)
+    probe = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
+    try:
+        with probe.connect():
+            pass
+    except sa.exc.DBAPIError as error:
+        message = (
+            f"MariaDB/MySQL unreachable at {url.render_as_string(hide_password=True)} ({error.orig}); "
+            f"start it with: {START_MARIADB}"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        probe.dispose()
+    return url
+
+
+@pytest.fixture
+def mariadb_engine(mysql_server_url: sa.URL) -> Iterator[sa.Engine]:
+    """An engine on a fresh database recflow_t_<random>, dropped afterwards, so tests never
+    clash with each other or with a developer's own data."""
+    engine, drop = _fresh_database(mysql_server_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop()
+
+
+@pytest.fixture
+def fresh_mysql_database(mysql_server_url: sa.URL) -> Iterator[Callable[..., sa.Engine]]:
+    """Factory for extra throwaway databases (for instance with other connect_args)."""
+    drops = []
+
+    def create(**engine_kwargs) -> sa.Engine:
+        engine, drop = _fresh_database(mysql_server_url, **engine_kwargs)
+        drops.append((engine, drop))
+        return engine
+
+    yield create
+    for engine, drop in drops:
+        engine.dispose()
+        drop()
+
+
+def _fresh_database(server_url: sa.URL, **engine_kwargs) -> tuple[sa.Engine, Callable[[], None]]:
+    name = f"recflow_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    engine = sa.create_engine(url, **engine_kwargs) if engine_kwargs else make_engine(url)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.dispose()
+
+    return engine, drop
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    engine = make_engine(None, default_sqlite_path=tmp_path / "warehouse" / "recflow.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def make_bundle() -> Callable[..., PublishBundle]:
+    return build_bundle
+
+
+def build_bundle(
+    dataset: str = "A",
+    run_date: datetime.date = datetime.date(2024, 5, 1),
+    n_users: int = 50,
+    k: int = 10,
+    seed: int = 0,
+    model_version: str = "als-1",
+) -> PublishBundle:
+    """A deterministic bundle with n_users * k recommendations."""
+    rng = random.Random(seed)
+    n_items = 200
+    recommendations = pa.table(
+        {
+            "user_id": [f"u{user}" for user in range(n_users) for _ in range(k)],
+            "item_id": [f"i{rng.randrange(n_items)}" for _ in range(n_users * k)],
+            "rank": pa.array([rank for _ in range(n_users) for rank in range(1, k + 1)], pa.int32()),
+            "score": [rng.uniform(0, 5) for _ in range(n_users * k)],
+        }
+    )
+    items = pa.table(
+        {
+            "item_id": [f"i{item}" for item in range(n_items)],
+            "title": [f"Film {item} ({dataset}, seed {seed}) — «é»" for item in range(n_items)],
+            "genres": ["Comedy|Drama" if item % 2 else None for item in range(n_items)],
+        }
+    )
+    return PublishBundle(
+        dataset=dataset,
+        run_date=run_date,
+        dag_run_id=f"scheduled__{run_date.isoformat()}T00:00:00+00:00",
+        model_version=model_version,
+        params={"rank": 16, "reg_param": 0.1, "max_iter": 10, "seed": seed},
+        metrics={
+            "als": {"rmse": 0.91 + seed / 100, "ndcg@10": 0.21, "precision@10": 0.12},
+            "popularity": {"ndcg@10": 0.1, "precision@10": 0.05},
+        },
+        task_timings={"extract": 1.5, "train": 42.0, "publish": 3.25},
+        counts={"n_interactions": 100_000 + seed, "n_users": n_users, "n_items": n_items},
+        recommendations=recommendations,
+        items=items,
+        quality_results=[
+            {
+                "suite": "ratings",
+                "expectation_key": "rating_between_0_5",
+                "expectation_type": "expect_column_values_to_be_between",
+                "column_name": "rating",
+                "severity": "critical",
+                "success": True,
+                "observed_value": {"min": 0.5, "max": 5.0},
+                "unexpected_count": 0,
+                "element_count": 100_000,
+            },
+            {
+                "suite": "ratings",
+                "expectation_key": "row_count",
+                "expectation_type": "expect_table_row_count_to_be_between",
+                "column_name": None,
+                "severity": "warning",
+                "success": False,
+                "observed_value": "100000",
+                "unexpected_count": None,
+                "element_count": None,
+            },
+        ],
+        reconciliation=[
+            {
+                "table_name": "ratings",
+                "raw_rows": 100_010,
+                "clean_rows": 100_000,
+                "quarantined_rows": 7,
+                "duplicate_rows": 3,
+            }
+        ],
+        quarantine=[
+            {
+                "table_name": "ratings",
+                "reason": "rating out of range",
+                "column_name": "rating",
+                "rows_quarantined": 7,
+                "sample_file": "ratings.csv",
+                "sample_line": 1234,
+                "sample_row": "1,31,7.5,1260759144",
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def table_rows() -> Callable[..., list[tuple]]:
+    return all_rows
+
+
+def all_rows(engine: sa.Engine, table: str, where: str = "") -> list[tuple]:
+    """Every row of ``table`` (optionally filtered), in a stable order, for exact comparisons."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(f"SELECT * FROM {table} {where}").all()
+    return sorted((tuple(row) for row in rows), key=repr)
+
+
+@pytest.fixture
+def warehouse_state() -> Callable[[sa.Engine], dict[str, list[tuple]]]:
+    """All rows of every published table (and schema_migrations), to compare whole warehouses."""
+    return lambda engine: {table: all_rows(engine, table) for table in [*TABLES, "schema_migrations"]}

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from recflow.warehouse.engine import dialect_dir, make_engine
+from recflow.warehouse.migrate import migrate, split_statements
+
+EXPECTED_COLUMNS = {
+    "schema_migrations": ["version", "applied_at"],
+    "recommendations": ["dataset", "user_id", "item_id", "rank", "score", "model_version", "run_date"],
+    "items": ["dataset", "item_id", "title", "genres"],
+    "model_runs": [
+        "run_id",
+        "dataset",
+        "run_date",
+        "dag_run_id",
+        "model_version",
+        "status",
+        "params",
+        "metrics",
+        "task_timings",
+        "n_interactions",
+        "n_users",
+        "n_items",
+        "n_recommendations",
+    ],
+    "model_metrics": ["dataset", "run_date", "model_version", "model", "metric", "k", "value"],
+    "data_quality_results": [
+        "dataset",
+        "run_date",
+        "suite",
+        "expectation_key",
+        "expectation_type",
+        "column_name",
+        "severity",
+        "success",
+        "observed_value",
+        "unexpected_count",
+        "element_count",
+    ],
+    "data_reconciliation": [
+        "dataset",
+        "run_date",
+        "table_name",
+        "raw_rows",
+        "clean_rows",
+        "quarantined_rows",
+        "duplicate_rows",
+    ],
+    "quarantine_summary": [
+        "dataset",
+        "run_date",
+        "table_name",
+        "reason",
+        "column_name",
+        "rows_quarantined",
+        "sample_file",
+        "sample_line",
+        "sample_row",
+    ],
+}
+EXPECTED_KEYS = {
+    "recommendations": ["dataset", "user_id", "rank"],
+    "model_runs": ["run_id"],
+    "model_metrics": ["dataset", "run_date", "model", "metric", "k"],
+}
+
+
+def schema_of(engine: sa.Engine) -> dict[str, list[str]]:
+    inspector = sa.inspect(engine)
+    return {
+        table: [column["name"] for column in inspector.get_columns(table)]
+        for table in inspector.get_table_names()
+    }
+
+
+def assert_migrates_once(engine: sa.Engine, sql_root) -> None:
+    assert migrate(engine, sql_root) == ["001_core"]
+    assert migrate(engine, sql_root) == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars().all() == ["001_core"]
+    assert schema_of(engine) == EXPECTED_COLUMNS
+    inspector = sa.inspect(engine)
+    for table, key in EXPECTED_KEYS.items():
+        assert inspector.get_pk_constraint(table)["constrained_columns"] == key
+    assert {tuple(ix["column_names"]) for ix in inspector.get_indexes("recommendations")} == {
+        ("dataset", "item_id")
+    }
+
+
+@pytest.mark.warehouse
+def test_migrate_mariadb_applies_once(mariadb_engine, sql_root):
+    assert_migrates_once(mariadb_engine, sql_root)
+    with mariadb_engine.connect() as conn:
+        charsets = conn.execute(
+            sa.text(
+                "SELECT DISTINCT engine, table_collation FROM information_schema.tables"
+                " WHERE table_schema = DATABASE()"
+            )
+        ).all()
+    assert charsets == [("InnoDB", "utf8mb4_bin")]
+
+
+def test_migrate_sqlite_applies_once(sqlite_engine, sql_root):
+    assert_migrates_once(sqlite_engine, sql_root)
+
+
+@pytest.mark.warehouse
+def test_dialect_files_declare_the_same_columns(mariadb_engine, sqlite_engine, sql_root):
+    migrate(mariadb_engine, sql_root)
+    migrate(sqlite_engine, sql_root)
+    assert schema_of(mariadb_engine) == schema_of(sqlite_engine)
+
+
+@pytest.mark.warehouse
+def test_concurrent_migrations_apply_each_file_once(mariadb_engine, sql_root):
+    results: list[list[str]] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(migrate(mariadb_engine, sql_root))) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [[], ["001_core"]]
+
+
+def test_migrate_sqlite_file_is_atomic(tmp_path):
+    """A failing statement leaves neither earlier tables of the file nor a schema_migrations row."""
+    (tmp_path / "sqlite").mkdir()
+    (tmp_path / "sqlite" / "001_core.sql").write_text(
+        "CREATE TABLE schema_migrations (version VARCHAR(64) PRIMARY KEY);\n"
+        "CREATE TABLE kept_only_if_the_file_succeeds (x INT);\n"
+        "CREATE TABLE broken (;\n"
+    )
+    engine = make_engine(None, tmp_path / "wh.db")
+    with pytest.raises(sa.exc.OperationalError):
+        migrate(engine, tmp_path)
+    assert sa.inspect(engine).get_table_names() == []
+
+
+def test_split_statements_ignores_comments_and_quoted_semicolons():
+    sql = """
+    -- header; with a semicolon and a 'quote
+    CREATE TABLE a (x VARCHAR(8) DEFAULT 'a;b', `y;z` INT); /* block; comment */
+    CREATE TABLE b (s VARCHAR(8) DEFAULT 'it''s; \\' ok;');
+    """
+    assert split_statements(sql, "mysql") == [
+        "CREATE TABLE a (x VARCHAR(8) DEFAULT 'a;b', `y;z` INT)",
+        "CREATE TABLE b (s VARCHAR(8) DEFAULT 'it''s; \\' ok;')",
+    ]
+    # SQLite has no backslash escapes: the quote after the backslash closes the string
+    assert split_statements("SELECT 'a\\'; SELECT 2", "sqlite") == ["SELECT 'a\\'", "SELECT 2"]
+
+
+def test_dialect_dir():
+    assert dialect_dir(sa.create_engine("sqlite://")) == "sqlite"
+    assert dialect_dir(sa.create_engine("mysql+pymysql://u@h/db")) == "mysql"
+    assert dialect_dir(sa.create_engine("mariadb+pymysql://u@h/db")) == "mysql"
+    with pytest.raises(ValueError, match="unsupported warehouse dialect 'postgresql'"):
+        dialect_dir(SimpleNamespace(dialect=SimpleNamespace(name="postgresql")))
