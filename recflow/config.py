@@ -19,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 SOURCES = ("movielens",)
 SPLITS = ("random",)
+FEEDBACK = ("implicit", "explicit")
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -39,12 +40,18 @@ class Settings:
     # one source (ml-100k and ml-1m, say) need two names, since their ids collide.
     dataset: str | None = None
 
-    # Model and evaluation.
+    # The recommender: ALS on implicit feedback (ratings as confidence) ranks far better than
+    # ALS fitted to rating values (NDCG@10 0.39 vs 0.02 on ML-100K), so it is the default.
     top_k: int = 10
-    rank: int = 10
-    reg_param: float = 0.1
+    feedback: str = "implicit"
+    rank: int = 50
+    reg_param: float = 1.0
+    alpha: float = 10.0
     max_iter: int = 10
     seed: int = 42
+    # The rating model, explicit ALS, predicts star ratings (RMSE, MAE).
+    rating_rank: int = 10
+    rating_reg_param: float = 0.1
     test_fraction: float = 0.2
     split: str = "random"
 
@@ -63,7 +70,8 @@ class Settings:
     warehouse_url: str | None = field(default_factory=lambda: _env("RECFLOW_WAREHOUSE_URL"))
 
     PARAM_FIELDS = (
-        "source", "path", "dataset", "top_k", "rank", "reg_param", "max_iter", "seed",
+        "source", "path", "dataset", "top_k", "feedback", "rank", "reg_param", "alpha", "max_iter", "seed",
+        "rating_rank", "rating_reg_param",
         "test_fraction", "split", "max_bad_row_fraction", "sample_users", "sample_items",
     )  # fmt: skip
 
@@ -86,15 +94,18 @@ class Settings:
     def check(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if self.feedback not in FEEDBACK:
+            raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("top_k", "rank", "max_iter", "sample_users", "sample_items"):
+        for name in ("top_k", "rank", "rating_rank", "max_iter", "sample_users", "sample_items"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.reg_param < 0:
-            raise ValueError(f"reg_param must be >= 0, got {self.reg_param}")
+        for name in ("reg_param", "rating_reg_param", "alpha"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     # --- derived names -------------------------------------------------------------------
 
@@ -126,7 +137,9 @@ class Settings:
         return self.data_dir / "warehouse.db"
 
     def model_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("rank", "reg_param", "max_iter", "seed", "test_fraction", "split")}
+        keys = ("feedback", "rank", "reg_param", "alpha", "max_iter", "seed", "rating_rank", "rating_reg_param",
+                "test_fraction", "split")  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
 
     def model_version(self, ds: str) -> str:
         """Same date + same settings -> same version, so a re-run publishes identical rows."""

@@ -39,7 +39,9 @@ def run_job(
         facts = step(spark, settings, args.ds)
         facts["job_seconds"] = round(time.monotonic() - started, 3)
         write_facts(spark, settings.lake_path("facts", name, args.ds), facts)
-        logging.getLogger(name).info("facts: %s", facts)
+        # Validation results are long; the log shows their tally, the lake keeps them whole.
+        shown = {k: (f"{len(v)} results" if k == "results" else v) for k, v in facts.items()}
+        logging.getLogger(name).info("facts: %s", shown)
         if check is not None:
             check(facts)
         return facts

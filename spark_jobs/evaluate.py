@@ -13,23 +13,24 @@ from recflow.recommend import als_top_k, popularity_top_k
 def extract(spark, settings: Settings, ds: str):
     train = spark.read.parquet(settings.lake_path("splits", "train", ds)).cache()
     test = spark.read.parquet(settings.lake_path("splits", "test", ds)).cache()
-    return train, test, ALSModel.load(settings.model_path(ds, "holdout"))
+    models = {name: ALSModel.load(settings.model_path(ds, name)) for name in ("holdout_ranker", "holdout_rating")}
+    return train, test, models
 
 
-def transform(train, test, model, k: int) -> dict[str, dict[str, float]]:
+def transform(train, test, models, k: int) -> dict[str, dict[str, float]]:
     # Ranking is judged on users the model can score (present in train) that have test items.
     users = test.select("user_idx").distinct().join(train.select("user_idx").distinct(), "user_idx")
     scored_test = test.join(users, "user_idx")
-    als = rating_metrics(model.transform(test))
-    als.update(ranking_metrics(als_top_k(model, users, train, k), scored_test, k))
+    als = rating_metrics(models["holdout_rating"].transform(test))
+    als.update(ranking_metrics(als_top_k(models["holdout_ranker"], users, train, k), scored_test, k))
     popularity = rating_metrics(item_mean_predictions(train, test))
     popularity.update(ranking_metrics(popularity_top_k(train, users, train, k), scored_test, k))
     return {"als": als, "popularity": popularity}
 
 
 def evaluate(spark, settings: Settings, ds: str) -> dict:
-    train, test, model = extract(spark, settings, ds)
-    metrics = transform(train, test, model, settings.top_k)
+    train, test, models = extract(spark, settings, ds)
+    metrics = transform(train, test, models, settings.top_k)
     return {"metrics": metrics, "model_version": settings.model_version(ds), "k": settings.top_k}
 
 

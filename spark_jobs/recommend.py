@@ -12,7 +12,7 @@ from recflow.recommend import als_top_k
 
 def extract(spark, settings: Settings, ds: str):
     interactions = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).cache()
-    return interactions, ALSModel.load(settings.model_path(ds, "full"))
+    return interactions, ALSModel.load(settings.model_path(ds, "full_ranker"))
 
 
 def transform(interactions, model, k: int):

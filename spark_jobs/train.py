@@ -1,5 +1,5 @@
-"""Train ALS twice with the run's settings: on the seeded train split (for the evaluate task)
-and on all clean interactions (for the recommendations that get published)."""
+"""Train ALS with the run's settings: the ranker and the rating model on the seeded train split
+(for the evaluate task) and the ranker on all clean interactions (for the published lists)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.jobs import run_job
-from recflow.models.als import build_als
+from recflow.models.als import build_ranker, build_rating_model
 from recflow.split import random_split
 
 SPLIT_TABLES = ("train", "test")
@@ -21,21 +21,28 @@ def extract(spark, settings: Settings, ds: str):
 
 def transform(interactions, settings: Settings):
     train, test = random_split(interactions, settings.test_fraction, settings.seed)
-    als = build_als(settings)
-    return {"train": train, "test": test}, als.fit(train), als.fit(interactions)
+    holdout_ranker = build_ranker(settings).fit(train)
+    # The explicit ranker already predicts ratings: no second fit.
+    holdout_rating = holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
+    models = {
+        "holdout_ranker": holdout_ranker,
+        "holdout_rating": holdout_rating,
+        "full_ranker": build_ranker(settings).fit(interactions),
+    }
+    return {"train": train, "test": test}, models
 
 
-def load(settings: Settings, ds: str, splits, holdout_model, full_model) -> None:
+def load(settings: Settings, ds: str, splits, models) -> None:
     for name, frame in splits.items():
         frame.write.mode("overwrite").parquet(settings.lake_path("splits", name, ds))
-    holdout_model.write().overwrite().save(settings.model_path(ds, "holdout"))
-    full_model.write().overwrite().save(settings.model_path(ds, "full"))
+    for name, model in models.items():
+        model.write().overwrite().save(settings.model_path(ds, name))
 
 
 def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
-    splits, holdout_model, full_model = transform(interactions, settings)
-    load(settings, ds, splits, holdout_model, full_model)
+    splits, models = transform(interactions, settings)
+    load(settings, ds, splits, models)
     counts = interactions.agg(
         F.count("*").alias("n_interactions"),
         F.countDistinct("user_idx").alias("n_users"),

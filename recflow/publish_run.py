@@ -1,0 +1,89 @@
+"""The publish task: gather what the Spark tasks left in the lake and publish it in one go.
+
+Runs in the Airflow worker without Spark: Parquet through pyarrow, facts as JSON, the warehouse
+through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from recflow.config import PROJECT_ROOT, Settings
+from recflow.facts import read_facts
+from recflow.warehouse.engine import make_engine
+from recflow.warehouse.publish import PublishBundle, publish
+
+log = logging.getLogger(__name__)
+
+SQL_ROOT = PROJECT_ROOT / "sql"
+QUALITY_COLUMNS = (
+    "suite", "expectation_key", "expectation_type", "column_name", "severity", "success",
+    "observed_value", "unexpected_count", "element_count",
+)  # fmt: skip
+
+
+def read_parquet(uri: str, columns: list[str]):
+    filesystem, path = pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    return pq.read_table(path, filesystem=filesystem, columns=columns)
+
+
+def build_bundle(settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]) -> PublishBundle:
+    facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in
+             ("train", "evaluate", "clean", "validate_raw", "validate_clean")}  # fmt: skip
+    quality = [
+        {k: r[k] for k in QUALITY_COLUMNS} for name in ("validate_raw", "validate_clean") for r in facts[name]["results"]
+    ]
+    return PublishBundle(
+        dataset=settings.dataset_name,
+        run_date=datetime.date.fromisoformat(ds),
+        dag_run_id=dag_run_id,
+        model_version=settings.model_version(ds),
+        params=settings.model_params() | {"source": settings.source, "path": settings.path, "top_k": settings.top_k},
+        metrics=facts["evaluate"]["metrics"],
+        task_timings=task_timings,
+        counts=facts["train"]["counts"],
+        recommendations=read_parquet(settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]),
+        items=read_parquet(settings.lake_path("clean", "items", ds), ["item_id", "title", "genres"]),
+        quality_results=quality,
+        reconciliation=facts["clean"]["reconciliation"],
+        quarantine=facts["clean"]["quarantine"],
+    )
+
+
+def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]) -> dict:
+    bundle = build_bundle(settings, ds, dag_run_id, task_timings)
+    engine = make_engine(settings.warehouse_url, settings.sqlite_path)
+    try:
+        written = publish(engine, bundle, SQL_ROOT)
+    finally:
+        engine.dispose()
+    summary = {
+        "warehouse": engine.url.render_as_string(hide_password=True),
+        "dataset": bundle.dataset,
+        "model_version": bundle.model_version,
+        "rows_written": written,
+        "metrics": bundle.metrics,
+        "sample": sample_with_titles(bundle, users=3),
+    }
+    log.info("Published %s", summary)
+    return summary
+
+
+def sample_with_titles(bundle: PublishBundle, users: int) -> list[dict]:
+    """A few users' lists with titles, to show a person what was published."""
+    recs = bundle.recommendations
+    first_users = sorted(set(recs.column("user_id").to_pylist()), key=lambda u: (len(u), u))[:users]
+    picked = recs.filter(pc.is_in(recs.column("user_id"), value_set=pa.array(first_users, type=recs.schema.field("user_id").type)))
+    titles = dict(zip(bundle.items.column("item_id").to_pylist(), bundle.items.column("title").to_pylist(), strict=True))
+    rows = sorted(picked.to_pylist(), key=lambda r: (first_users.index(r["user_id"]), r["rank"]))
+    return [
+        {"user_id": r["user_id"], "rank": r["rank"], "item_id": r["item_id"], "title": titles.get(r["item_id"]), "score": round(r["score"], 4)}
+        for r in rows
+        if r["rank"] <= 5
+    ]
