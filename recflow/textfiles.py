@@ -60,7 +60,10 @@ def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
     """Decode and split lines into the spec's columns (strings, trimmed), keeping `_raw`,
     `_n_fields` and `_valid_utf8` so later steps can say what was wrong with a row."""
     raw_bytes = F.col("_bytes_as_text").cast("binary")  # the text reader keeps bytes undecoded
-    decoded = F.decode(raw_bytes, spec.encoding)
+    # decode() raises on one malformed UTF-8 byte (ANSI mode), failing the whole job; the bad
+    # line must reach quarantine instead (flagged by `_valid_utf8`), so replace bad bytes with U+FFFD.
+    utf8 = spec.encoding.upper() in ("UTF-8", "UTF8")
+    decoded = F.make_valid_utf8("_bytes_as_text") if utf8 else F.decode(raw_bytes, spec.encoding)
     # Windows line endings would otherwise stick to the last field.
     text = F.regexp_replace(decoded, r"\r$", "")
     pattern = _split_pattern(spec)
@@ -68,9 +71,7 @@ def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
         "_file",
         "_line",
         text.alias("_raw"),
-        (F.is_valid_utf8("_bytes_as_text") if spec.encoding.upper() in ("UTF-8", "UTF8") else F.lit(True)).alias(
-            "_valid_utf8"
-        ),
+        (F.is_valid_utf8("_bytes_as_text") if utf8 else F.lit(True)).alias("_valid_utf8"),
     ).withColumn("_fields", F.split("_raw", pattern, -1))
     if spec.header is not None:
         df = df.where(F.col("_line") > 1)
