@@ -46,11 +46,16 @@ def raw_interactions_suite(n_fields: int, rating_min: float, rating_max: float, 
     for column in ("user_id", "item_id"):
         suite.append(
             E.ExpectColumnValuesToMatchRegex(
-                column=column, regex=r"^[0-9]+$", mostly=mostly, meta=_meta(CRITICAL, f"{column} is an integer id")
+                column=column,
+                regex=r"^[0-9]+$",
+                mostly=mostly,
+                meta=_meta(CRITICAL, f"{column} is an integer id"),
             )
         )
     suite.append(
-        E.ExpectColumnValuesToNotBeNull(column="rating_value", mostly=mostly, meta=_meta(CRITICAL, "rating is a number"))
+        E.ExpectColumnValuesToNotBeNull(
+            column="rating_value", mostly=mostly, meta=_meta(CRITICAL, "rating is a number")
+        )
     )
     suite.append(
         E.ExpectColumnValuesToBeBetween(
@@ -60,13 +65,18 @@ def raw_interactions_suite(n_fields: int, rating_min: float, rating_max: float, 
     )  # fmt: skip
     suite.append(
         E.ExpectColumnValuesToMatchRegex(
-            column="timestamp", regex=r"^[0-9]+$", mostly=mostly, meta=_meta(CRITICAL, "timestamp is unix seconds")
+            column="timestamp",
+            regex=r"^[0-9]+$",
+            mostly=mostly,
+            meta=_meta(CRITICAL, "timestamp is unix seconds"),
         )
     )
     # Exact re-sends happen; they are removed in cleaning, so only worth a warning.
     suite.append(
         E.ExpectCompoundColumnsToBeUnique(
-            column_list=["user_id", "item_id"], mostly=0.99, meta=_meta(WARNING, "one rating per user and item")
+            column_list=["user_id", "item_id"],
+            mostly=0.99,
+            meta=_meta(WARNING, "one rating per user and item"),
         )
     )
     return _suite("movielens_raw_interactions", suite)
@@ -78,11 +88,16 @@ def raw_items_suite(max_bad_row_fraction: float):
     suite.append(E.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(CRITICAL, "catalogue has rows")))
     suite.append(
         E.ExpectColumnValuesToMatchRegex(
-            column="item_id", regex=r"^[0-9]+$", mostly=mostly, meta=_meta(CRITICAL, "item_id is an integer id")
+            column="item_id",
+            regex=r"^[0-9]+$",
+            mostly=mostly,
+            meta=_meta(CRITICAL, "item_id is an integer id"),
         )
     )
     suite.append(
-        E.ExpectColumnValuesToNotBeNull(column="title", mostly=mostly, meta=_meta(CRITICAL, "every movie has a title"))
+        E.ExpectColumnValuesToNotBeNull(
+            column="title", mostly=mostly, meta=_meta(CRITICAL, "every movie has a title")
+        )
     )
     suite.append(
         E.ExpectColumnValuesToBeUnique(column="item_id", meta=_meta(WARNING, "one catalogue line per movie"))
@@ -97,7 +112,10 @@ def clean_interactions_suite(rating_min: float, rating_max: float):
         suite.append(E.ExpectColumnValuesToNotBeNull(column=column, meta=_meta(CRITICAL, f"{column} set")))
     suite.append(
         E.ExpectColumnValuesToBeBetween(
-            column="rating", min_value=rating_min, max_value=rating_max, meta=_meta(CRITICAL, "rating in range")
+            column="rating",
+            min_value=rating_min,
+            max_value=rating_max,
+            meta=_meta(CRITICAL, "rating in range"),
         )
     )
     suite.append(

@@ -30,13 +30,24 @@ def summary(settings: Settings, ds: str) -> str:
     engine = make_engine(settings.warehouse_url, settings.sqlite_path)
     # SQLite reads backquotes as identifier quotes too, so one statement serves both.
     with engine.connect() as conn:
-        run = conn.execute(
-            sa.text("SELECT * FROM model_runs WHERE dataset = :d AND run_date = :ds"), {"d": settings.dataset_name, "ds": ds}
-        ).mappings().first()
-        totals = conn.execute(
-            sa.text("SELECT COUNT(*) AS n, COUNT(DISTINCT user_id) AS users FROM recommendations WHERE dataset = :d"),
-            {"d": settings.dataset_name},
-        ).mappings().first()
+        run = (
+            conn.execute(
+                sa.text("SELECT * FROM model_runs WHERE dataset = :d AND run_date = :ds"),
+                {"d": settings.dataset_name, "ds": ds},
+            )
+            .mappings()
+            .first()
+        )
+        totals = (
+            conn.execute(
+                sa.text(
+                    "SELECT COUNT(*) AS n, COUNT(DISTINCT user_id) AS users FROM recommendations WHERE dataset = :d"
+                ),
+                {"d": settings.dataset_name},
+            )
+            .mappings()
+            .first()
+        )
         sample = conn.execute(SAMPLE_SQL, {"dataset": settings.dataset_name}).mappings().all()
     engine.dispose()
     if run is None:
@@ -52,11 +63,15 @@ def summary(settings: Settings, ds: str) -> str:
         f"  {'metric':<14}{'ALS':>10}{'popularity':>12}",
     ]
     for metric in sorted(metrics["als"]):
-        lines.append(f"  {metric:<14}{metrics['als'][metric]:>10.4f}{metrics['popularity'].get(metric, float('nan')):>12.4f}")
+        lines.append(
+            f"  {metric:<14}{metrics['als'][metric]:>10.4f}{metrics['popularity'].get(metric, float('nan')):>12.4f}"
+        )
     lines += ["", "  Sample recommendations:"]
     for row in sample:
         if row["rank"] <= 5:
-            lines.append(f"  user {row['user_id']:>6}  #{row['rank']}  {row['title'] or row['item_id']}  [{row['genres'] or ''}]")
+            lines.append(
+                f"  user {row['user_id']:>6}  #{row['rank']}  {row['title'] or row['item_id']}  [{row['genres'] or ''}]"
+            )
     timings = json.loads(run["task_timings"] or "{}")
     if timings:
         lines += ["", "  Task wall times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
@@ -68,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("summary", help="what a run published")
     show.add_argument("--ds", required=True)
-    show.add_argument("--conf", default="{}", help="the run's Params as JSON (dataset/source pick the data set)")
+    show.add_argument(
+        "--conf", default="{}", help="the run's Params as JSON (dataset/source pick the data set)"
+    )
     args = parser.parse_args(argv)
     print(summary(Settings.from_params(args.conf), args.ds))
 

@@ -81,7 +81,8 @@ class Settings:
         trigger form must not silently fall back to a default."""
         if isinstance(params, str):
             params = json.loads(params) if params.strip() else {}
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        # An emptied field in the trigger form arrives as "": it means "use the default".
+        params = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
         unknown = sorted(set(params) - set(cls.PARAM_FIELDS))
         if unknown:
             raise ValueError(f"Unknown run parameter(s) {unknown}; known: {list(cls.PARAM_FIELDS)}")
@@ -142,8 +143,13 @@ class Settings:
         return {k: getattr(self, k) for k in keys}
 
     def model_version(self, ds: str) -> str:
-        """Same date + same settings -> same version, so a re-run publishes identical rows."""
-        digest = hashlib.sha1(json.dumps(self.model_params(), sort_keys=True).encode()).hexdigest()[:8]
+        """Same date + same data + same settings -> same version, so a re-run publishes
+        identical rows, and any change of input or setting gets a version of its own."""
+        identity = self.model_params() | {
+            k: getattr(self, k)
+            for k in ("source", "path", "dataset", "top_k", "sample_users", "sample_items")
+        }
+        digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
         return f"als-{ds.replace('-', '')}-{digest}"
 
     def params_json(self) -> str:

@@ -17,18 +17,26 @@ Step = Callable[..., dict]
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--ds", required=True, help="logical date YYYY-MM-DD: the partition to write")
-    parser.add_argument("--params", default="{}", help="the run's Params as JSON (recflow.config.Settings fields)")
+    parser.add_argument(
+        "--params", default="{}", help="the run's Params as JSON (recflow.config.Settings fields)"
+    )
     return parser.parse_args(argv)
 
 
 def run_job(
-    name: str, step: Step, description: str, check: Callable[[dict], None] | None = None, argv: list[str] | None = None
+    name: str,
+    step: Step,
+    description: str,
+    check: Callable[[dict], None] | None = None,
+    argv: list[str] | None = None,
 ) -> dict:
     """Run `step(spark, settings, ds) -> facts` and keep its facts in the lake for later tasks.
 
     `check(facts)` runs after the facts are written, so a step that fails its check (a failed
     validation, say) still leaves the evidence behind for the run report."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     args = parse_args(description, argv)
     settings = Settings.from_params(args.params)
     from recflow.spark import get_spark  # after argument errors, which need no JVM

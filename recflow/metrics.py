@@ -12,10 +12,17 @@ from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-RANKING_METRICS = {"precision": "precisionAtK", "recall": "recallAtK", "ndcg": "ndcgAtK", "map": "meanAveragePrecisionAtK"}
+RANKING_METRICS = {
+    "precision": "precisionAtK",
+    "recall": "recallAtK",
+    "ndcg": "ndcgAtK",
+    "map": "meanAveragePrecisionAtK",
+}
 
 
-def rating_metrics(predictions: DataFrame, label: str = "rating", prediction: str = "prediction") -> dict[str, float]:
+def rating_metrics(
+    predictions: DataFrame, label: str = "rating", prediction: str = "prediction"
+) -> dict[str, float]:
     """RMSE, MSE and MAE in one pass."""
     error = F.col(prediction) - F.col(label)
     row = predictions.agg(
@@ -39,9 +46,9 @@ def item_mean_predictions(train: DataFrame, test: DataFrame) -> DataFrame:
 def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
     """top_k(user_idx, item_idx, rank) against test(user_idx, item_idx)."""
     predicted = top_k.groupBy("user_idx").agg(
-        F.transform(F.array_sort(F.collect_list(F.struct("rank", "item_idx"))), lambda s: s["item_idx"].cast("double")).alias(
-            "prediction"
-        )
+        F.transform(
+            F.array_sort(F.collect_list(F.struct("rank", "item_idx"))), lambda s: s["item_idx"].cast("double")
+        ).alias("prediction")
     )
     relevant = test.groupBy("user_idx").agg(F.collect_set(F.col("item_idx").cast("double")).alias("label"))
     # Users with test items but no list count with zero hits rather than vanishing.

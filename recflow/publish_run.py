@@ -33,22 +33,29 @@ def read_parquet(uri: str, columns: list[str]):
     return pq.read_table(path, filesystem=filesystem, columns=columns)
 
 
-def build_bundle(settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]) -> PublishBundle:
+def build_bundle(
+    settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]
+) -> PublishBundle:
     facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in
              ("train", "evaluate", "clean", "validate_raw", "validate_clean")}  # fmt: skip
     quality = [
-        {k: r[k] for k in QUALITY_COLUMNS} for name in ("validate_raw", "validate_clean") for r in facts[name]["results"]
+        {k: r[k] for k in QUALITY_COLUMNS}
+        for name in ("validate_raw", "validate_clean")
+        for r in facts[name]["results"]
     ]
     return PublishBundle(
         dataset=settings.dataset_name,
         run_date=datetime.date.fromisoformat(ds),
         dag_run_id=dag_run_id,
         model_version=settings.model_version(ds),
-        params=settings.model_params() | {"source": settings.source, "path": settings.path, "top_k": settings.top_k},
+        params=settings.model_params()
+        | {"source": settings.source, "path": settings.path, "top_k": settings.top_k},
         metrics=facts["evaluate"]["metrics"],
         task_timings=task_timings,
         counts=facts["train"]["counts"],
-        recommendations=read_parquet(settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]),
+        recommendations=read_parquet(
+            settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]
+        ),
         items=read_parquet(settings.lake_path("clean", "items", ds), ["item_id", "title", "genres"]),
         quality_results=quality,
         reconciliation=facts["clean"]["reconciliation"],
@@ -79,11 +86,23 @@ def sample_with_titles(bundle: PublishBundle, users: int) -> list[dict]:
     """A few users' lists with titles, to show a person what was published."""
     recs = bundle.recommendations
     first_users = sorted(set(recs.column("user_id").to_pylist()), key=lambda u: (len(u), u))[:users]
-    picked = recs.filter(pc.is_in(recs.column("user_id"), value_set=pa.array(first_users, type=recs.schema.field("user_id").type)))
-    titles = dict(zip(bundle.items.column("item_id").to_pylist(), bundle.items.column("title").to_pylist(), strict=True))
+    picked = recs.filter(
+        pc.is_in(
+            recs.column("user_id"), value_set=pa.array(first_users, type=recs.schema.field("user_id").type)
+        )
+    )
+    titles = dict(
+        zip(bundle.items.column("item_id").to_pylist(), bundle.items.column("title").to_pylist(), strict=True)
+    )
     rows = sorted(picked.to_pylist(), key=lambda r: (first_users.index(r["user_id"]), r["rank"]))
     return [
-        {"user_id": r["user_id"], "rank": r["rank"], "item_id": r["item_id"], "title": titles.get(r["item_id"]), "score": round(r["score"], 4)}
+        {
+            "user_id": r["user_id"],
+            "rank": r["rank"],
+            "item_id": r["item_id"],
+            "title": titles.get(r["item_id"]),
+            "score": round(r["score"], 4),
+        }
         for r in rows
         if r["rank"] <= 5
     ]

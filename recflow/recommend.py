@@ -30,7 +30,9 @@ def als_top_k(model, users: DataFrame, seen: DataFrame, k: int) -> DataFrame:
     scored = model.recommendForUserSubset(users, n).select(
         "user_idx", F.explode("recommendations").alias("r")
     )
-    candidates = scored.select("user_idx", F.col("r.item_idx").alias("item_idx"), F.col("r.rating").alias("score"))
+    candidates = scored.select(
+        "user_idx", F.col("r.item_idx").alias("item_idx"), F.col("r.rating").alias("score")
+    )
     return rank_unseen(candidates, seen, k)
 
 

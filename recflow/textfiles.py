@@ -50,22 +50,17 @@ def read_lines(spark: SparkSession, path: str) -> DataFrame:
         # 1-based number of the block's first line minus the id of that line.
         (F.sum("_n").over(in_file_order) - F.col("_n") + 1 - F.col("_first_mid")).alias("_delta"),
     )
-    return (
-        lines.join(F.broadcast(offsets), ["_file", "_block"])
-        .select("_bytes_as_text", "_file", (F.col("_mid") + F.col("_delta")).alias("_line"))
+    return lines.join(F.broadcast(offsets), ["_file", "_block"]).select(
+        "_bytes_as_text", "_file", (F.col("_mid") + F.col("_delta")).alias("_line")
     )
 
 
 def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
     """Decode and split lines into the spec's columns (strings, trimmed), keeping `_raw`,
     `_n_fields` and `_valid_utf8` so later steps can say what was wrong with a row."""
-    raw_bytes = F.col("_bytes_as_text").cast("binary")  # the text reader keeps bytes undecoded
-    # decode() raises on one malformed UTF-8 byte (ANSI mode), failing the whole job; the bad
-    # line must reach quarantine instead (flagged by `_valid_utf8`), so replace bad bytes with U+FFFD.
-    utf8 = spec.encoding.upper() in ("UTF-8", "UTF8")
-    decoded = F.make_valid_utf8("_bytes_as_text") if utf8 else F.decode(raw_bytes, spec.encoding)
+    utf8 = _is_utf8(spec)
     # Windows line endings would otherwise stick to the last field.
-    text = F.regexp_replace(decoded, r"\r$", "")
+    text = F.regexp_replace(_decoded(spec), r"\r$", "")
     pattern = _split_pattern(spec)
     df = lines.select(
         "_file",
@@ -81,11 +76,25 @@ def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
 
 def header_fields(lines: DataFrame, spec: TableFile) -> list[str]:
     """The first line's fields, to compare with the layout's expected header."""
-    first = lines.where(F.col("_line") == 1).select(F.decode(F.col("_bytes_as_text").cast("binary"), spec.encoding))
+    first = lines.where(F.col("_line") == 1).select(_decoded(spec))
     row = first.first()
     if row is None:
         return []
     return [f.strip().strip('"') for f in row[0].rstrip("\r").split(spec.sep)]
+
+
+def _is_utf8(spec: TableFile) -> bool:
+    return spec.encoding.upper() in ("UTF-8", "UTF8")
+
+
+def _decoded(spec: TableFile):
+    """The line as text in the file's encoding. The text reader keeps the bytes undecoded, so a
+    cast to binary gives them back. decode() raises on one malformed UTF-8 byte (ANSI mode) and
+    would fail the whole job; the line must reach quarantine instead (flagged by `_valid_utf8`),
+    so bad bytes become U+FFFD."""
+    if _is_utf8(spec):
+        return F.make_valid_utf8("_bytes_as_text")
+    return F.decode(F.col("_bytes_as_text").cast("binary"), spec.encoding)
 
 
 def _split_pattern(spec: TableFile) -> str:

@@ -47,7 +47,8 @@ def _flatten(suite_name: str, result, keys: Counter) -> dict:
     keys[base] += 1
     details = result.result or {}
     observed = details.get("observed_value")
-    if observed is None and "unexpected_percent" in details:
+    # unexpected_percent is None when every value is NULL (nothing left to judge).
+    if observed is None and details.get("unexpected_percent") is not None:
         observed = f"{details['unexpected_percent']:.4f}% unexpected"
     if result.exception_info and result.exception_info.get("raised_exception"):
         observed = f"error: {result.exception_info.get('exception_message')}"
@@ -61,7 +62,9 @@ def _flatten(suite_name: str, result, keys: Counter) -> dict:
         "observed_value": json.dumps(observed, default=str) if observed is not None else None,
         "unexpected_count": details.get("unexpected_count"),
         "element_count": details.get("element_count"),
-        "sample": (details.get("partial_unexpected_index_list") or details.get("partial_unexpected_list") or [])[:3],
+        "sample": (
+            details.get("partial_unexpected_index_list") or details.get("partial_unexpected_list") or []
+        )[:3],
         "description": (config.meta or {}).get("description", ""),
     }
 
@@ -74,7 +77,9 @@ def enforce(results: list[dict]) -> None:
     critical = [r for r in results if not r["success"] and r["severity"] == CRITICAL]
     if critical:
         lines = "\n".join(f"  - {describe(r)}" for r in critical)
-        raise ValidationFailed(f"{len(critical)} critical expectation(s) failed in suite {critical[0]['suite']}:\n{lines}")
+        raise ValidationFailed(
+            f"{len(critical)} critical expectation(s) failed in suite {critical[0]['suite']}:\n{lines}"
+        )
 
 
 def describe(r: dict) -> str:

@@ -20,7 +20,8 @@ set -e
 state=$(grep -oE "DagRun Finished.*state=[a-z_]+" "$log" | tail -1 | sed 's/.*state=//')
 if [ "$state" != "success" ]; then
   echo "The run did not succeed (state: ${state:-unknown}). Errors from the log:" >&2
-  grep -E "ERROR|Error|error:" "$log" | grep -v "Calculating" | tail -25 >&2
+  # The job's own message (ValidationFailed, SourceError, ...) names the file, line and column.
+  grep -E "Error|Failed|failed|^\S+ \[info +\]  +- " "$log" | grep -vE "Calculating|new_state" | tail -25 | cut -c1-600 >&2
   exit 1
 fi
 python -m recflow.cli summary --ds "$DS" --conf "$CONF"

@@ -13,7 +13,9 @@ from recflow.recommend import als_top_k, popularity_top_k
 def extract(spark, settings: Settings, ds: str):
     train = spark.read.parquet(settings.lake_path("splits", "train", ds)).cache()
     test = spark.read.parquet(settings.lake_path("splits", "test", ds)).cache()
-    models = {name: ALSModel.load(settings.model_path(ds, name)) for name in ("holdout_ranker", "holdout_rating")}
+    models = {
+        name: ALSModel.load(settings.model_path(ds, name)) for name in ("holdout_ranker", "holdout_rating")
+    }
     return train, test, models
 
 

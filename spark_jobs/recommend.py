@@ -23,7 +23,12 @@ def transform(interactions, model, k: int):
     return (
         top.join(user_ids, "user_idx")
         .join(item_ids, "item_idx")
-        .select("user_id", "item_id", F.col("rank").cast("int").alias("rank"), F.col("score").cast("double").alias("score"))
+        .select(
+            "user_id",
+            "item_id",
+            F.col("rank").cast("int").alias("rank"),
+            F.col("score").cast("double").alias("score"),
+        )
     )
 
 

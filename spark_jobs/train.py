@@ -23,7 +23,9 @@ def transform(interactions, settings: Settings):
     train, test = random_split(interactions, settings.test_fraction, settings.seed)
     holdout_ranker = build_ranker(settings).fit(train)
     # The explicit ranker already predicts ratings: no second fit.
-    holdout_rating = holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
+    holdout_rating = (
+        holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
+    )
     models = {
         "holdout_ranker": holdout_ranker,
         "holdout_rating": holdout_rating,
@@ -52,7 +54,9 @@ def train(spark, settings: Settings, ds: str) -> dict:
         "model_version": settings.model_version(ds),
         "model_params": settings.model_params(),
         "counts": counts.asDict(),
-        "split_rows": {name: spark.read.parquet(settings.lake_path("splits", name, ds)).count() for name in SPLIT_TABLES},
+        "split_rows": {
+            name: spark.read.parquet(settings.lake_path("splits", name, ds)).count() for name in SPLIT_TABLES
+        },
     }
 
 

@@ -17,7 +17,9 @@ def validate_raw(spark, settings: Settings, ds: str) -> dict:
     n_fields = len(layout.file_for("interactions").columns)
     results = run_suite(
         suites.raw_interactions_view(interactions).cache(),
-        suites.raw_interactions_suite(n_fields, layout.rating_min, layout.rating_max, settings.max_bad_row_fraction),
+        suites.raw_interactions_suite(
+            n_fields, layout.rating_min, layout.rating_max, settings.max_bad_row_fraction
+        ),
     )
     results += run_suite(items.cache(), suites.raw_items_suite(settings.max_bad_row_fraction))
     return {"results": results}

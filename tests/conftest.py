@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 # Read by recflow.spark when it is first imported (its DEFAULTS are module constants), so set
 # here, before any test module imports it: two cores need two shuffle partitions, not eight.
 os.environ.setdefault("RECFLOW_SHUFFLE_PARTITIONS", "2")
+
+DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
+START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 
 
 @pytest.fixture(scope="session")
@@ -20,13 +25,16 @@ def spark(tmp_path_factory) -> Iterator:
     """The one SparkSession of the test run: local[2], two shuffle partitions, UI off.
 
     Starting a JVM per test would cost minutes; every Spark test shares this one."""
-    # get_spark exposes no way to turn the UI off, so pass it the way spark-submit would. Off
-    # because several test runs on one machine would otherwise race for port 4040 and up.
-    if "PYSPARK_SUBMIT_ARGS" not in os.environ and "PYSPARK_GATEWAY_PORT" not in os.environ:
-        os.environ["PYSPARK_SUBMIT_ARGS"] = "--conf spark.ui.enabled=false pyspark-shell"
     from recflow.spark import get_spark
 
-    session = get_spark("recflow-tests", checkpoint_dir=str(tmp_path_factory.mktemp("spark-checkpoints")))
+    checkpoint_dir = str(tmp_path_factory.mktemp("spark-checkpoints"))
+    with pytest.MonkeyPatch.context() as env:
+        # get_spark has no way to turn the UI off, so pass it the way spark-submit would, read
+        # only when the JVM starts. Off because several test runs on one machine would
+        # otherwise race for port 4040 and up. Unset again so no later subprocess inherits it.
+        if "PYSPARK_SUBMIT_ARGS" not in os.environ:
+            env.setenv("PYSPARK_SUBMIT_ARGS", "--conf spark.ui.enabled=false pyspark-shell")
+        session = get_spark("recflow-tests", checkpoint_dir=checkpoint_dir)
     # In case recflow.spark was imported (with its default of 8) before this conftest ran.
     session.conf.set("spark.sql.shuffle.partitions", os.environ["RECFLOW_SHUFFLE_PARTITIONS"])
     yield session
@@ -44,3 +52,77 @@ def settings_factory(tmp_path) -> Callable[..., Any]:
         return dataclasses.replace(settings, data_dir=tmp_path, lake_uri=None)
 
     return make
+
+
+# --- the real MariaDB (warehouse and end-to-end tests) -------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mysql_server_url() -> sa.URL:
+    """The test server's URL, probed once per session so an absent server costs one timeout."""
+    url = sa.make_url(os.environ.get("RECFLOW_TEST_MYSQL_URL") or DEFAULT_MYSQL_URL)
+    probe = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
+    try:
+        with probe.connect():
+            pass
+    except sa.exc.DBAPIError as error:
+        message = (
+            f"MariaDB/MySQL unreachable at {url.render_as_string(hide_password=True)} ({error.orig}); "
+            f"start it with: {START_MARIADB}"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        probe.dispose()
+    return url
+
+
+@pytest.fixture
+def mariadb_engine(mysql_server_url: sa.URL) -> Iterator[sa.Engine]:
+    """An engine on a fresh database recflow_t_<random>, dropped afterwards, so tests never
+    clash with each other or with a developer's own data."""
+    engine, drop = _fresh_database(mysql_server_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop()
+
+
+@pytest.fixture
+def fresh_mysql_database(mysql_server_url: sa.URL) -> Iterator[Callable[..., sa.Engine]]:
+    """Factory for extra throwaway databases (for instance with other connect_args)."""
+    drops = []
+
+    def create(**engine_kwargs) -> sa.Engine:
+        engine, drop = _fresh_database(mysql_server_url, **engine_kwargs)
+        drops.append((engine, drop))
+        return engine
+
+    yield create
+    for engine, drop in drops:
+        engine.dispose()
+        drop()
+
+
+def _fresh_database(server_url: sa.URL, **engine_kwargs) -> tuple[sa.Engine, Callable[[], None]]:
+    name = f"recflow_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    engine = sa.create_engine(url, **engine_kwargs) if engine_kwargs else _make_engine(url)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.dispose()
+
+    return engine, drop
+
+
+def _make_engine(url: str) -> sa.Engine:
+    from recflow.warehouse.engine import make_engine
+
+    return make_engine(url)

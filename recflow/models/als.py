@@ -37,4 +37,9 @@ def build_ranker(settings: Settings) -> ALS:
 def build_rating_model(settings: Settings) -> ALS:
     if settings.feedback == "explicit":
         return build_ranker(settings)
-    return _als(rank=settings.rating_rank, maxIter=settings.max_iter, regParam=settings.rating_reg_param, seed=settings.seed)
+    return _als(
+        rank=settings.rating_rank,
+        maxIter=settings.max_iter,
+        regParam=settings.rating_reg_param,
+        seed=settings.seed,
+    )

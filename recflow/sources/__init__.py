@@ -16,7 +16,9 @@ def resolve_source_dir(settings: Settings) -> Path:
 
         target = settings.sample_dir
         if not (target / "_SUCCESS").exists():
-            generate_movielens(target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed)
+            generate_movielens(
+                target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed
+            )
             (target / "_SUCCESS").touch()
         return target
     candidate = Path(settings.path).expanduser()

@@ -44,6 +44,8 @@ OCCUPATIONS_1M = (
 )  # fmt: skip
 
 _RATINGS = ("user_id", "item_id", "rating", "timestamp")
+# 2100-01-01: anything later is milliseconds or garbage, and would overflow timestamp_seconds().
+MAX_UNIX_SECONDS = 4_102_444_800
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,20 @@ LAYOUTS = (
         "ml-latest",
         "ratings.csv",
         (
-            TableFile("interactions", "ratings.csv", ",", _RATINGS, header=("userId", "movieId", "rating", "timestamp")),
             TableFile(
-                "items", "movies.csv", ",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"), quoted=True
+                "interactions",
+                "ratings.csv",
+                ",",
+                _RATINGS,
+                header=("userId", "movieId", "rating", "timestamp"),
+            ),
+            TableFile(
+                "items",
+                "movies.csv",
+                ",",
+                ("item_id", "title", "genres"),
+                header=("movieId", "title", "genres"),
+                quoted=True,
             ),
         ),
         0.5,
@@ -173,7 +186,12 @@ def _int32(column: str) -> Column:
 
 def _is_not_int32_id(column: str) -> Column:
     # try_cast to INT is NULL for text, decimals and anything beyond 2^31-1: ALS needs int32.
-    return F.col(column).isNull() | ~F.col(column).rlike(r"^[0-9]+$") | _int32(column).isNull() | (_int32(column) < 0)
+    return (
+        F.col(column).isNull()
+        | ~F.col(column).rlike(r"^[0-9]+$")
+        | _int32(column).isNull()
+        | (_int32(column) < 0)
+    )
 
 
 def interaction_rules(layout: Layout, expected_fields: int) -> list[RowRule]:
@@ -191,8 +209,9 @@ def interaction_rules(layout: Layout, expected_fields: int) -> list[RowRule]:
         ),
         RowRule(
             "timestamp",
-            F.expr("try_cast(timestamp AS BIGINT)").isNull() | (F.expr("try_cast(timestamp AS BIGINT)") < 0),
-            "timestamp is not a unix time in seconds",
+            F.expr("try_cast(timestamp AS BIGINT)").isNull()
+            | ~F.expr("try_cast(timestamp AS BIGINT)").between(0, MAX_UNIX_SECONDS),
+            "timestamp is not a unix time in seconds before 2100",
         ),
     ]
 
@@ -248,7 +267,9 @@ def user_rules(expected_fields: int) -> list[RowRule]:
 def typed_users(df: DataFrame, layout: Layout) -> DataFrame:
     occupation = F.col("occupation")
     if layout.name == "ml-1m":
-        codes = F.create_map(*[x for i, name in enumerate(OCCUPATIONS_1M) for x in (F.lit(str(i)), F.lit(name))])
+        codes = F.create_map(
+            *[x for i, name in enumerate(OCCUPATIONS_1M) for x in (F.lit(str(i)), F.lit(name))]
+        )
         occupation = F.coalesce(codes[F.col("occupation")], F.col("occupation"))
     return df.select(
         F.col("user_id").cast("int").cast("string").alias("user_id"),

@@ -44,7 +44,9 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
         assert dag.tags, f"{dag_id} has no tags"
         assert dag.doc_md, f"{dag_id} has no doc_md"
         for task in dag.tasks:
-            assert task.retries >= 1 or os.environ.get("RECFLOW_TASK_RETRIES") == "0", f"{task.task_id} has no retries"
+            assert task.retries >= 1 or os.environ.get("RECFLOW_TASK_RETRIES") == "0", (
+                f"{task.task_id} has no retries"
+            )
             assert task.execution_timeout is not None, f"{task.task_id} can run forever"
 
 
@@ -99,5 +101,9 @@ def test_dag_file_parses_without_heavy_imports():
         "print(','.join(heavy))"
     )
     env = dict(os.environ, AIRFLOW__CORE__LOAD_EXAMPLES="False")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), f"heavy modules imported at parse time: {out.stdout}"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), (
+        f"heavy modules imported at parse time: {out.stdout}"
+    )

@@ -75,7 +75,10 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     state, log = run_dag(tmp_path, "first", data_dir, url, CONF)
     assert state == "success", log[-4000:]
 
-    recs = table_rows(mariadb_engine, "SELECT user_id, item_id, `rank`, score FROM recommendations WHERE dataset = 'movielens'")
+    recs = table_rows(
+        mariadb_engine,
+        "SELECT user_id, item_id, `rank`, score FROM recommendations WHERE dataset = 'movielens'",
+    )
     sample_dir = next((data_dir / "samples").iterdir())
     rated = rated_pairs(sample_dir)
     users = {u for u, _ in rated}
@@ -93,7 +96,9 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     metrics = json.loads(run[2])
     assert metrics["als"]["ndcg@5"] > metrics["popularity"]["ndcg@5"]
     assert run[3] == len(users)
-    titles = table_rows(mariadb_engine, "SELECT COUNT(*) FROM items WHERE dataset = 'movielens' AND title <> ''")
+    titles = table_rows(
+        mariadb_engine, "SELECT COUNT(*) FROM items WHERE dataset = 'movielens' AND title <> ''"
+    )
     assert titles == [(CONF["sample_items"],)]
 
     def checksums():

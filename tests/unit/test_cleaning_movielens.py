@@ -37,9 +37,12 @@ INTERACTION_LINES = [
     (b"1\t2\t9\tsoon", ("rating", "rating outside 1..5")),
     (b"1\t2\tabc\t881250949", ("rating", "rating is not a number")),
     (b"1\t2\tNaN\t881250949", ("rating", "rating is not a number")),
-    (b"1\t2\t3\t-5", ("timestamp", "timestamp is not a unix time in seconds")),
-    (b"1\t2\t3\tsoon", ("timestamp", "timestamp is not a unix time in seconds")),
-    (b"1\t2\t3\t8812509.49", ("timestamp", "timestamp is not a unix time in seconds")),
+    (b"1\t2\t3\t-5", ("timestamp", "timestamp is not a unix time in seconds before 2100")),
+    (b"1\t2\t3\tsoon", ("timestamp", "timestamp is not a unix time in seconds before 2100")),
+    (b"1\t2\t3\t8812509.49", ("timestamp", "timestamp is not a unix time in seconds before 2100")),
+    # Milliseconds, and a value that would overflow timestamp_seconds(), are quarantined too.
+    (b"1\t2\t3\t1700000000000", ("timestamp", "timestamp is not a unix time in seconds before 2100")),
+    (b"1\t2\t3\t99999999999999", ("timestamp", "timestamp is not a unix time in seconds before 2100")),
     (b"\xff\tx\t3", ("_raw", "text is not valid UTF-8")),
     (b"7\t8\t4.5\t881250950", None),
 ]
@@ -85,7 +88,9 @@ def test_clean_interactions_keeps_the_latest_rating_and_reconciles(spark, tmp_pa
     assert rows[("3", "12")]["rating"] == 4.0 and rows[("3", "12")]["_line"] == 8
     # Same timestamp: the later line wins.
     assert rows[("2", "10")]["_line"] == 5
-    assert rows[("1", "10")]["ts"] == datetime.datetime.fromtimestamp(881250999, datetime.UTC).replace(tzinfo=None)
+    assert rows[("1", "10")]["ts"] == datetime.datetime.fromtimestamp(881250999, datetime.UTC).replace(
+        tzinfo=None
+    )
     assert (rows[("1", "11")]["user_idx"], rows[("1", "11")]["item_idx"]) == (1, 11)
     assert [r["_line"] for r in bad.collect()] == [6]
 

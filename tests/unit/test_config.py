@@ -103,7 +103,9 @@ def test_lake_path_layout(tmp_path):
         f"{tmp_path}/lake/raw/movielens/interactions/dt=2024-03-01"
     )
     named = dataclasses.replace(settings, dataset="ml-1m")
-    assert named.lake_path("clean", "items", "2024-03-01") == f"{tmp_path}/lake/clean/ml-1m/items/dt=2024-03-01"
+    assert (
+        named.lake_path("clean", "items", "2024-03-01") == f"{tmp_path}/lake/clean/ml-1m/items/dt=2024-03-01"
+    )
     remote = dataclasses.replace(named, lake_uri="s3a://bucket/lake")
     assert remote.lake_path("recs", "recommendations", "2024-03-01") == (
         "s3a://bucket/lake/recs/ml-1m/recommendations/dt=2024-03-01"
@@ -123,3 +125,18 @@ def test_settings_factory_puts_everything_under_tmp_path(settings_factory, tmp_p
     assert settings.top_k == 3
     assert Path(settings.lake).is_relative_to(tmp_path)
     assert settings.sample_dir.is_relative_to(tmp_path)
+
+
+def test_emptied_form_fields_fall_back_to_defaults():
+    settings = Settings.from_params({"path": "", "dataset": "", "top_k": 7})
+    assert settings.path is None and settings.dataset_name == "movielens" and settings.top_k == 7
+
+
+def test_model_version_changes_with_the_data_and_top_k():
+    base = Settings.from_params({})
+    versions = {
+        Settings.from_params(change).model_version("2024-03-01")
+        for change in ({}, {"path": "/data/ml-100k"}, {"top_k": 20}, {"sample_users": 50})
+    }
+    assert len(versions) == 4
+    assert base.model_version("2024-03-01") in versions

@@ -44,7 +44,11 @@ def test_line_numbers_are_exact_across_many_blocks(spark, tmp_path):
     assert n_partitions >= 8
     assert len(rows) == 5000
     # Each line says its own number, so the computed _line can be checked against it.
-    mismatched = [(r["_line"], r["_bytes_as_text"]) for r in rows if r["_bytes_as_text"].split("\t")[0] != str(r["_line"])]
+    mismatched = [
+        (r["_line"], r["_bytes_as_text"])
+        for r in rows
+        if r["_bytes_as_text"].split("\t")[0] != str(r["_line"])
+    ]
     assert mismatched == []
     assert sorted(r["_line"] for r in rows) == list(range(1, 5001))
     assert {r["_file"] for r in rows} == {f"file:{path}"}
@@ -64,7 +68,13 @@ def test_line_numbers_restart_in_each_file(spark, tmp_path):
     (tmp_path / "b.txt").write_text("b1\nb2\n")
     rows = read_lines(spark, str(tmp_path)).collect()
     found = {(r["_file"].rsplit("/", 1)[-1], r["_line"], r["_bytes_as_text"]) for r in rows}
-    assert found == {("a.txt", 1, "a1"), ("a.txt", 2, "a2"), ("a.txt", 3, "a3"), ("b.txt", 1, "b1"), ("b.txt", 2, "b2")}
+    assert found == {
+        ("a.txt", 1, "a1"),
+        ("a.txt", 2, "a2"),
+        ("a.txt", 3, "a3"),
+        ("b.txt", 1, "b1"),
+        ("b.txt", 2, "b2"),
+    }
 
 
 def test_split_on_double_colon(spark, tmp_path):
@@ -120,7 +130,12 @@ def test_quoted_csv_fields(spark, tmp_path):
         "3,Heat (1995),Action|Crime|Thriller\n"
     )
     spec = TableFile(
-        "items", "movies.csv", ",", ("item_id", "title", "genres"), header=("movieId", "title", "genres"), quoted=True
+        "items",
+        "movies.csv",
+        ",",
+        ("item_id", "title", "genres"),
+        header=("movieId", "title", "genres"),
+        quoted=True,
     )
     rows = _split(spark, path, spec)
     assert [(r["_line"], r["item_id"], r["title"], r["genres"], r["_n_fields"]) for r in rows] == [
@@ -143,7 +158,9 @@ def test_crlf_line_endings_are_stripped(spark, tmp_path):
 def test_header_line_is_skipped(spark, tmp_path):
     path = tmp_path / "ratings.csv"
     path.write_text("userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,1029,3.0,1260759179\n")
-    spec = TableFile("interactions", "ratings.csv", ",", RATINGS, header=("userId", "movieId", "rating", "timestamp"))
+    spec = TableFile(
+        "interactions", "ratings.csv", ",", RATINGS, header=("userId", "movieId", "rating", "timestamp")
+    )
     rows = _split(spark, path, spec)
     assert [(r["_line"], r["user_id"], r["item_id"], r["rating"]) for r in rows] == [
         (2, "1", "31", "2.5"),

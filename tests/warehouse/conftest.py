@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime
-import os
 import random
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,8 +15,6 @@ from recflow.warehouse.engine import make_engine
 from recflow.warehouse.publish import PublishBundle
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
-DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
-START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 
 TABLES = [
     "recommendations",
@@ -34,71 +30,6 @@ TABLES = [
 @pytest.fixture(scope="session")
 def sql_root() -> Path:
     return SQL_ROOT
-
-
-@pytest.fixture(scope="session")
-def mysql_server_url() -> sa.URL:
-    """The test server's URL, probed once per session so an absent server costs one timeout."""
-    url = sa.make_url(os.environ.get("RECFLOW_TEST_MYSQL_URL") or DEFAULT_MYSQL_URL)
-    probe = sa.create_engine(url, connect_args={"connect_timeout": 3}, poolclass=sa.NullPool)
-    try:
-        with probe.connect():
-            pass
-    except sa.exc.DBAPIError as error:
-        message = (
-            f"MariaDB/MySQL unreachable at {url.render_as_string(hide_password=True)} ({error.orig}); "
-            f"start it with: {START_MARIADB}"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    finally:
-        probe.dispose()
-    return url
-
-
-@pytest.fixture
-def mariadb_engine(mysql_server_url: sa.URL) -> Iterator[sa.Engine]:
-    """An engine on a fresh database recflow_t_<random>, dropped afterwards, so tests never
-    clash with each other or with a developer's own data."""
-    engine, drop = _fresh_database(mysql_server_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        drop()
-
-
-@pytest.fixture
-def fresh_mysql_database(mysql_server_url: sa.URL) -> Iterator[Callable[..., sa.Engine]]:
-    """Factory for extra throwaway databases (for instance with other connect_args)."""
-    drops = []
-
-    def create(**engine_kwargs) -> sa.Engine:
-        engine, drop = _fresh_database(mysql_server_url, **engine_kwargs)
-        drops.append((engine, drop))
-        return engine
-
-    yield create
-    for engine, drop in drops:
-        engine.dispose()
-        drop()
-
-
-def _fresh_database(server_url: sa.URL, **engine_kwargs) -> tuple[sa.Engine, Callable[[], None]]:
-    name = f"recflow_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, poolclass=sa.NullPool)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}`")
-    url = server_url.set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url, **engine_kwargs) if engine_kwargs else make_engine(url)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.dispose()
-
-    return engine, drop
 
 
 @pytest.fixture

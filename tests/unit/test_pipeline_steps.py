@@ -1,0 +1,226 @@
+"""The whole chain of Spark steps in one process on a small generated sample, each step's facts
+kept in the lake the way recflow.jobs.run_job keeps them, so later steps find what they need."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from recflow.clean import clean
+from recflow.config import Settings
+from recflow.facts import read_facts, write_facts
+from recflow.ingest import ingest
+from recflow.validation import ValidationFailed, enforce
+from spark_jobs.evaluate import evaluate
+from spark_jobs.recommend import recommend
+from spark_jobs.train import train
+from spark_jobs.validate_clean import validate_clean
+from spark_jobs.validate_raw import validate_raw
+
+pytestmark = pytest.mark.spark
+
+DS = "2024-03-01"
+SAMPLE = {"sample_users": 120, "sample_items": 100, "max_iter": 5, "rank": 10}
+
+
+def _settings(data_dir: Path, **params) -> Settings:
+    return dataclasses.replace(Settings.from_params({**SAMPLE, **params}), data_dir=data_dir, lake_uri=None)
+
+
+def run_step(spark, name: str, step, settings: Settings, ds: str = DS) -> dict:
+    """recflow.jobs.run_job without the SparkSession: run the step, keep its facts in the lake."""
+    facts = step(spark, settings, ds)
+    write_facts(spark, settings.lake_path("facts", name, ds), facts)
+    return facts
+
+
+def _read_u_data(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def pipeline(spark, tmp_path_factory):
+    settings = _settings(tmp_path_factory.mktemp("pipeline"))
+    facts = {}
+    for name, step in [
+        ("ingest", ingest),
+        ("validate_raw", validate_raw),
+        ("clean", clean),
+        ("validate_clean", validate_clean),
+        ("train", train),
+        ("evaluate", evaluate),
+        ("recommend", recommend),
+    ]:
+        facts[name] = run_step(spark, name, step, settings)
+    recs = spark.read.parquet(settings.lake_path("recs", "recommendations", DS))
+    return settings, facts, [r.asDict() for r in recs.collect()]
+
+
+@pytest.fixture(scope="module")
+def ratings(pipeline) -> list[list[str]]:
+    settings, _, _ = pipeline
+    return _read_u_data(settings.sample_dir / "u.data")
+
+
+def test_every_user_gets_k_unseen_items_ranked_1_to_k(pipeline, ratings):
+    settings, facts, recs = pipeline
+    by_user = defaultdict(list)
+    for r in recs:
+        by_user[r["user_id"]].append(r)
+    rated = defaultdict(set)
+    for user, item, _, _ in ratings:
+        rated[user].add(item)
+
+    assert set(by_user) == set(rated)  # every user of the sample, and no one else
+    for user, rows in by_user.items():
+        rows.sort(key=lambda r: r["rank"])
+        assert [r["rank"] for r in rows] == list(range(1, settings.top_k + 1)), user
+        items = [r["item_id"] for r in rows]
+        assert len(set(items)) == settings.top_k, user
+        assert not set(items) & rated[user], f"user {user} is recommended items they rated"
+        scores = [r["score"] for r in rows]
+        assert scores == sorted(scores, reverse=True), user
+    assert facts["recommend"]["rows"] == len(recs) == settings.top_k * len(rated)
+    assert facts["recommend"]["users_short_of_k"] == 0
+    assert facts["recommend"]["model_version"] == settings.model_version(DS)
+
+
+def test_metrics_for_both_models_and_als_beats_popularity(pipeline):
+    settings, facts, _ = pipeline
+    metrics = facts["evaluate"]["metrics"]
+    k = settings.top_k
+    expected = {"rmse", "mse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}"}
+    assert set(metrics) == {"als", "popularity"}
+    for model in ("als", "popularity"):
+        assert set(metrics[model]) == expected, model
+        assert 0 < metrics[model][f"ndcg@{k}"] <= 1, model
+        assert 0 < metrics[model]["rmse"] < 4, model
+    # The sample has personal taste a factor model can learn and popularity cannot.
+    assert metrics["als"][f"ndcg@{k}"] > metrics["popularity"][f"ndcg@{k}"]
+
+
+def test_counts_reconcile_for_every_table(pipeline, ratings):
+    settings, facts, _ = pipeline
+    reconciliation = {r["table_name"]: r for r in facts["clean"]["reconciliation"]}
+    assert set(reconciliation) == {"interactions", "items", "users"}
+    for table, r in reconciliation.items():
+        assert r["raw_rows"] == r["clean_rows"] + r["quarantined_rows"] + r["duplicate_rows"], table
+        assert r["raw_rows"] == facts["ingest"]["raw_rows"][table], table
+    # Counted from the file by the test itself: ingest lost no line.
+    assert facts["ingest"]["raw_rows"]["interactions"] == len(ratings)
+    assert facts["ingest"]["raw_rows"]["users"] == SAMPLE["sample_users"]
+    assert facts["ingest"]["raw_rows"]["items"] == SAMPLE["sample_items"]
+    # The generated sample is clean: nothing quarantined, no pair rated twice.
+    assert reconciliation["interactions"]["clean_rows"] == len(ratings)
+    assert facts["clean"]["quarantine"] == []
+    split_rows = facts["train"]["split_rows"]
+    assert split_rows["train"] + split_rows["test"] == len(ratings)
+    assert facts["train"]["counts"]["n_users"] == SAMPLE["sample_users"]
+
+
+def test_validation_results_all_succeed(pipeline):
+    _, facts, _ = pipeline
+    for step in ("validate_raw", "validate_clean"):
+        results = facts[step]["results"]
+        assert results, step
+        assert [r["expectation_key"] for r in results if not r["success"]] == [], step
+    suites = {r["suite"] for step in ("validate_raw", "validate_clean") for r in facts[step]["results"]}
+    assert suites == {
+        "movielens_raw_interactions", "movielens_raw_items", "movielens_clean_interactions", "movielens_clean_items",
+    }  # fmt: skip
+
+
+def test_facts_are_kept_in_the_lake(pipeline):
+    settings, facts, _ = pipeline
+    assert read_facts(settings.lake_path("facts", "evaluate", DS))["metrics"] == facts["evaluate"]["metrics"]
+    assert read_facts(settings.lake_path("facts", "ingest", DS))["layout"] == "ml-100k"
+
+
+def test_recommend_again_gives_identical_rows(spark, pipeline):
+    settings, facts, recs = pipeline
+    again = run_step(spark, "recommend", recommend, settings)
+    rerun = [
+        r.asDict() for r in spark.read.parquet(settings.lake_path("recs", "recommendations", DS)).collect()
+    ]
+
+    def key(r):
+        return (r["user_id"], r["rank"])
+
+    assert sorted(rerun, key=key) == sorted(recs, key=key)
+    assert again == facts["recommend"]
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def _copy_sample(pipeline, folder: Path) -> Path:
+    settings, _, _ = pipeline
+    folder.mkdir()
+    for name in ("u.data", "u.item", "u.user"):
+        shutil.copy(settings.sample_dir / name, folder / name)
+    return folder
+
+
+def test_wrong_delimiter_in_30_percent_of_lines_stops_the_run(spark, pipeline, tmp_path):
+    source = _copy_sample(pipeline, tmp_path / "source")
+    lines = (source / "u.data").read_text().splitlines()
+    broken = {n for n in range(1, len(lines) + 1) if n % 10 in (3, 6, 9)}
+    (source / "u.data").write_text(
+        "".join(
+            (line.replace("\t", ",") if n in broken else line) + "\n" for n, line in enumerate(lines, start=1)
+        )
+    )
+    settings = _settings(tmp_path / "data", path=str(source))
+    run_step(spark, "ingest", ingest, settings)
+    facts = run_step(spark, "validate_raw", validate_raw, settings)
+
+    with pytest.raises(ValidationFailed) as excinfo:
+        enforce(facts["results"])
+    message = str(excinfo.value)
+    assert "(column _n_fields)" in message
+    assert "each line has 4 fields (right delimiter)" in message
+    # The sampled line really is one of the broken ones.
+    where = re.search(r"first at (\S+) line (\d+)", message.split("(column _n_fields)", 1)[1])
+    assert where, message
+    assert where.group(1).endswith("/source/u.data")
+    assert int(where.group(2)) in broken
+
+
+def test_a_few_bad_lines_are_quarantined_and_the_run_goes_on(spark, pipeline, tmp_path):
+    source = _copy_sample(pipeline, tmp_path / "source")
+    lines = (source / "u.data").read_text().splitlines()
+    assert len(lines) > 3000  # a few bad lines among thousands
+    user, item, _, ts = lines[9].split("\t")
+    lines[9] = f"{user}\t{item}\t9\t{ts}"  # line 10
+    lines[1999] = "\t".join(["abc"] + lines[1999].split("\t")[1:])  # line 2000
+    lines[2999] = lines[2999].replace("\t", ",")  # line 3000
+    (source / "u.data").write_text("\n".join(lines) + "\n")
+    settings = _settings(tmp_path / "data", path=str(source))
+
+    run_step(spark, "ingest", ingest, settings)
+    enforce(run_step(spark, "validate_raw", validate_raw, settings)["results"])  # must not raise
+    facts = run_step(spark, "clean", clean, settings)
+
+    quarantined = spark.read.parquet(settings.lake_path("quarantine", "interactions", DS)).collect()
+    assert sorted((r["_line"], r["column"], r["reason"]) for r in quarantined) == [
+        (10, "rating", "rating outside 1..5"),
+        (2000, "user_id", "user_id is not an integer id within int32"),
+        (3000, "_raw", "expected 4 fields"),
+    ]
+    assert {r["_file"].rsplit("/", 1)[-1] for r in quarantined} == {"u.data"}
+    assert {r["_line"]: r["_raw"] for r in quarantined}[3000] == lines[2999]
+
+    summary = {q["reason"]: q for q in facts["quarantine"]}
+    assert {reason: (q["rows_quarantined"], q["sample_line"]) for reason, q in summary.items()} == {
+        "rating outside 1..5": (1, 10),
+        "user_id is not an integer id within int32": (1, 2000),
+        "expected 4 fields": (1, 3000),
+    }
+    interactions = next(r for r in facts["reconciliation"] if r["table_name"] == "interactions")
+    assert (interactions["raw_rows"], interactions["quarantined_rows"]) == (len(lines), 3)
+    assert interactions["clean_rows"] == len(lines) - 3 - interactions["duplicate_rows"]
