@@ -4,6 +4,7 @@ lives in the test's own temporary folder."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ def spark(tmp_path_factory) -> Iterator:
     session.conf.set("spark.sql.shuffle.partitions", os.environ["RECFLOW_SHUFFLE_PARTITIONS"])
     yield session
     session.stop()
+    # py4j logs its shutdown from __del__ after pytest has closed the streams ("Logging error").
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture
