@@ -3,6 +3,8 @@
 # then print where the results are and a few recommendations. Called by `make demo`, which sets
 # the Airflow environment, CONF (the run's Params as JSON) and DS (the logical date).
 set -euo pipefail
+# One-shot runs fail fast; the scheduled DAG keeps its retries (RECFLOW_TASK_RETRIES unset there).
+export RECFLOW_TASK_RETRIES="${RECFLOW_TASK_RETRIES:-0}"
 log_dir="${RECFLOW_DATA_DIR}/logs"
 mkdir -p "$log_dir"
 log="$log_dir/demo-${DS}.log"
@@ -20,8 +22,9 @@ set -e
 state=$(grep -oE "DagRun Finished.*state=[a-z_]+" "$log" | tail -1 | sed 's/.*state=//')
 if [ "$state" != "success" ]; then
   echo "The run did not succeed (state: ${state:-unknown}). Errors from the log:" >&2
-  # The job's own message (ValidationFailed, SourceError, ...) names the file, line and column.
-  grep -E "Error|Failed|failed|^\S+ \[info +\]  +- " "$log" | grep -vE "Calculating|new_state" | tail -25 | cut -c1-600 >&2
+  # The job's own exception (ValidationFailed, SourceError, ...) names the file, line and column;
+  # Airflow repeats it once unprefixed, which is the copy shown here (once per distinct line).
+  grep -E "^([A-Za-z_.]+(Failed|Error|Exception): |- )" "$log" | awk '!seen[$0]++' | tail -20 | cut -c1-500 >&2
   exit 1
 fi
 python -m recflow.cli summary --ds "$DS" --conf "$CONF"
