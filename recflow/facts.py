@@ -17,8 +17,13 @@ def write_facts(spark, uri: str, facts: dict[str, Any]) -> None:
     spark.createDataFrame([(text,)], "value string").coalesce(1).write.mode("overwrite").text(uri)
 
 
+def lake_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's filesystem for a lake URI; a bare path is a local folder."""
+    return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+
+
 def read_facts(uri: str) -> dict[str, Any]:
-    filesystem, root = pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    filesystem, root = lake_filesystem(uri)
     parts = [
         info.path
         for info in filesystem.get_file_info(pafs.FileSelector(root))

@@ -12,10 +12,9 @@ import logging
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pyarrow import fs as pafs
 
 from recflow.config import PROJECT_ROOT, Settings
-from recflow.facts import read_facts
+from recflow.facts import lake_filesystem, read_facts
 from recflow.warehouse.engine import make_engine
 from recflow.warehouse.publish import PublishBundle, publish
 
@@ -29,7 +28,7 @@ QUALITY_COLUMNS = (
 
 
 def read_parquet(uri: str, columns: list[str]):
-    filesystem, path = pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
+    filesystem, path = lake_filesystem(uri)
     return pq.read_table(path, filesystem=filesystem, columns=columns)
 
 

@@ -36,14 +36,14 @@ def recommend(spark, settings: Settings, ds: str) -> dict:
     interactions, model = extract(spark, settings, ds)
     target = settings.lake_path("recs", "recommendations", ds)
     transform(interactions, model, settings.top_k).repartition(1).write.mode("overwrite").parquet(target)
-    written = spark.read.parquet(target)
-    per_user = written.groupBy("user_id").count()
-    return {
-        "rows": written.count(),
-        "users": per_user.count(),
-        "users_short_of_k": per_user.where(F.col("count") < settings.top_k).count(),
-        "model_version": settings.model_version(ds),
-    }
+    # One pass over what was written, not one per figure.
+    per_user = spark.read.parquet(target).groupBy("user_id").count()
+    totals = per_user.agg(
+        F.coalesce(F.sum("count"), F.lit(0)).alias("rows"),
+        F.count("*").alias("users"),
+        F.count_if(F.col("count") < settings.top_k).alias("users_short_of_k"),
+    ).first()
+    return totals.asDict() | {"model_version": settings.model_version(ds)}
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_clean_interactions_keeps_the_latest_rating_and_reconciles(spark, tmp_pa
         "3\t12\t4\t881250500\n"  # line 8: the latest of user 3 on item 12
     )
     raw = _raw(spark, path, RATINGS_SPEC)
-    clean, bad = clean_interactions(raw, ML100K)
+    clean, bad, _ = clean_interactions(raw, ML100K)
     rows = {(r["user_id"], r["item_id"]): r for r in clean.collect()}
 
     assert sorted(rows) == [("1", "10"), ("1", "11"), ("2", "10"), ("3", "12")]
@@ -119,7 +119,7 @@ def test_clean_items_turns_100k_genre_flags_into_names(spark, tmp_path):
     ]
     path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     raw = _raw(spark, path, ML100K.file_for("items"))
-    clean, bad = clean_items(raw, ML100K)
+    clean, bad, _ = clean_items(raw, ML100K)
 
     assert {r["item_id"]: (r["title"], r["genres"]) for r in clean.collect()} == {
         "1": ("Toy Story (1995)", "Animation|Children's|Comedy"),

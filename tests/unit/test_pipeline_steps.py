@@ -224,3 +224,24 @@ def test_a_few_bad_lines_are_quarantined_and_the_run_goes_on(spark, pipeline, tm
     interactions = next(r for r in facts["reconciliation"] if r["table_name"] == "interactions")
     assert (interactions["raw_rows"], interactions["quarantined_rows"]) == (len(lines), 3)
     assert interactions["clean_rows"] == len(lines) - 3 - interactions["duplicate_rows"]
+
+
+def test_duplicate_ratings_are_counted_and_reconcile(spark, pipeline, tmp_path):
+    """An exact re-send and a later re-rating of the same pair: one row each survives, and the
+    two dropped rows are counted as duplicates, not lost."""
+    source = _copy_sample(pipeline, tmp_path / "source")
+    lines = (source / "u.data").read_text().splitlines()
+    user, item, _, ts = lines[1].split("\t")
+    rerated = f"{user}\t{item}\t1\t{int(ts) + 60}"
+    (source / "u.data").write_text("\n".join([*lines, lines[0], rerated]) + "\n")
+    settings = _settings(tmp_path / "data", path=str(source))
+
+    run_step(spark, "ingest", ingest, settings)
+    facts = run_step(spark, "clean", clean, settings)
+
+    interactions = next(r for r in facts["reconciliation"] if r["table_name"] == "interactions")
+    assert (interactions["raw_rows"], interactions["clean_rows"]) == (len(lines) + 2, len(lines))
+    assert (interactions["quarantined_rows"], interactions["duplicate_rows"]) == (0, 2)
+    clean_rows = spark.read.parquet(settings.lake_path("clean", "interactions", DS))
+    (kept,) = clean_rows.where((clean_rows.user_id == user) & (clean_rows.item_id == item)).collect()
+    assert kept["rating"] == 1.0  # the later rating wins
