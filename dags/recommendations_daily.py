@@ -1,4 +1,4 @@
-"""recommendations_daily: MovieLens-style interactions -> validated, cleaned -> ALS -> warehouse.
+"""recommendations_daily: ratings, clickstreams or TV viewing -> validated, cleaned -> ALS -> warehouse.
 
 Wiring only: every step lives in spark_jobs/ (Spark) or recflow/ (Python). Parsing this file
 imports nothing heavier than the operators.
@@ -15,6 +15,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Param, task
 from recflow_callbacks import DURATION_KEY, record_duration
 
+from recflow.config import DEFAULT_EVENT_WEIGHTS
+
 SPARK_JOBS = Path(__file__).resolve().parents[1] / "spark_jobs"
 
 # task_id -> spark_jobs/<script>.py, in pipeline order.
@@ -28,12 +30,16 @@ SPARK_TASKS = {
     "generate_recommendations": "recommend",
 }
 
+# ingest .. validate_clean_data: the steps whose facts publish_data_quality records.
+SPARK_STEPS_THROUGH_VALIDATION = 4
+
 PARAMS = {
-    "source": Param("movielens", type="string", enum=["movielens"], title="Source",
-                    description="Kind of business data: the layout family to read."),
+    "source": Param("movielens", type="string", enum=["movielens", "ecommerce", "tv"], title="Source",
+                    description="Kind of business data: movielens (ratings), ecommerce (REES46 or Retailrocket "
+                                "events), tv (viewing logs with an optional channel catalogue)."),
     "path": Param(None, type=["null", "string"], title="Path",
-                  description="Folder holding a MovieLens layout (100K, 1M or latest), or a data set name "
-                              "to download (ml-100k, ml-1m, ml-latest-small). Empty: the generated sample."),
+                  description="Folder (or, for ecommerce and tv, one file) in one of the source's layouts, or a "
+                              "MovieLens set to download (ml-100k, ml-1m, ml-latest-small). Empty: the generated sample."),
     "dataset": Param(None, type=["null", "string"], title="Dataset name", maxLength=64,
                      description="Name the results are published under (default: the source). Use one per "
                                  "id space, e.g. ml-100k and ml-1m."),
@@ -55,6 +61,24 @@ PARAMS = {
                            description="Share of interactions held out for evaluation."),
     "max_bad_row_fraction": Param(0.01, type="number", minimum=0, maximum=1, title="Max bad row fraction",
                                   description="Above this share of bad rows a file is rejected; below, bad rows are quarantined."),
+    "source_time_zone": Param("UTC", type="string", title="Source time zone",
+                              description="IANA zone of timestamps written without one (TV program dates)."),
+    "max_events_per_user_day": Param(1000, type="integer", minimum=1, title="Bot limit",
+                                     description="Event sources: a user with more events in a day is a bot; "
+                                                 "those rows are quarantined."),
+    "event_weights": Param(dict(DEFAULT_EVENT_WEIGHTS), type="object",
+                           title="Event weights", description="E-commerce implicit feedback per event type; "
+                           "a partial object overrides only the types it names."),
+    "watch_time_cap_s": Param(3600, type="integer", minimum=1, maximum=3600, title="Watch time cap (s)",
+                              description="TV: seconds per program hour beyond this count as this."),
+    "min_user_interactions": Param(1, type="integer", minimum=1, title="Min user support",
+                                   description="Users with fewer distinct items are left out of training."),
+    "min_item_interactions": Param(1, type="integer", minimum=1, title="Min item support",
+                                   description="Items with fewer distinct users are left out of training."),
+    "max_row_count_change": Param(0.5, type="number", minimum=0, title="Max row count change",
+                                  description="Warn when clean rows move more than this share from the previous run."),
+    "max_event_mix_change": Param(0.1, type="number", minimum=0, maximum=1, title="Max event mix change",
+                                  description="Warn when an event type's share moves more than this from the previous run."),
 }  # fmt: skip
 
 DEFAULT_ARGS = {
@@ -90,6 +114,16 @@ with DAG(
         for task_id, script in SPARK_TASKS.items()
     ]
 
+    # Runs whatever happened upstream: when validation stops the run, its results are the
+    # evidence an analyst needs, and they reach the warehouse without any recommendations.
+    @task(trigger_rule="all_done")
+    def publish_data_quality(params=None, ds=None) -> dict:
+        """Record validation results, row reconciliation and quarantine summary in the warehouse."""
+        from recflow.config import Settings
+        from recflow.publish_run import publish_quality_run
+
+        return publish_quality_run(Settings.from_params(params), ds)
+
     @task(post_execute=record_duration)
     def publish_recommendations(params=None, ds=None, run_id=None, ti=None) -> dict:
         """Load recommendations, items, metrics and data quality into the warehouse atomically."""
@@ -102,4 +136,6 @@ with DAG(
 
     for upstream, downstream in zip(spark_steps, spark_steps[1:], strict=False):
         upstream >> downstream
-    spark_steps[-1] >> publish_recommendations()
+    quality = publish_data_quality()
+    spark_steps[:SPARK_STEPS_THROUGH_VALIDATION] >> quality
+    [spark_steps[-1], quality] >> publish_recommendations()

@@ -14,10 +14,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-SOURCES = ("movielens",)
+SOURCES = ("movielens", "ecommerce", "tv")
+# Implicit feedback per e-commerce event type (see recflow.features for why these values).
+DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "remove_from_cart": -3.0, "purchase": 5.0}
 SPLITS = ("random",)
 FEEDBACK = ("implicit", "explicit")
 
@@ -33,8 +36,8 @@ class Settings:
 
     # What to read.
     source: str = "movielens"
-    # A directory holding a MovieLens layout, a data set name to download (ml-100k, ml-1m,
-    # ml-latest-small), or None for the generated sample.
+    # A folder (or, for ecommerce and tv, one file) in one of the source's layouts, a MovieLens
+    # set name to download (ml-100k, ml-1m, ml-latest-small), or None for the generated sample.
     path: str | None = None
     # Name under which results are published; defaults to the source name. Two data sets of
     # one source (ml-100k and ml-1m, say) need two names, since their ids collide.
@@ -58,6 +61,20 @@ class Settings:
     # Data quality: above this share of bad rows a file is rejected outright (likely the wrong
     # layout); below it, bad rows go to quarantine and the run goes on.
     max_bad_row_fraction: float = 0.01
+    # Zone of timestamps written without one (TV program dates, e-commerce times lacking "UTC").
+    source_time_zone: str = "UTC"
+    # A user with more events than this in one day is a bot: their rows of that day are
+    # quarantined (event sources only; MovieLens raters often rate hundreds in a day).
+    max_events_per_user_day: int = 1000
+    # Run-over-run checks (warnings): clean row count and event mix against the previous run.
+    max_row_count_change: float = 0.5  # relative: 0.5 = between half and one and a half times
+    max_event_mix_change: float = 0.1  # absolute change of any event type's share
+
+    # Implicit feedback (recflow.features): weights per event type, watch time cap, scaling.
+    event_weights: dict = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    watch_time_cap_s: int = 3600
+    min_user_interactions: int = 1
+    min_item_interactions: int = 1
 
     # Sample generator size, used when path is None.
     sample_users: int = 600
@@ -73,6 +90,8 @@ class Settings:
         "source", "path", "dataset", "top_k", "feedback", "rank", "reg_param", "alpha", "max_iter", "seed",
         "rating_rank", "rating_reg_param",
         "test_fraction", "split", "max_bad_row_fraction", "sample_users", "sample_items",
+        "source_time_zone", "max_events_per_user_day", "max_row_count_change", "max_event_mix_change",
+        "event_weights", "watch_time_cap_s", "min_user_interactions", "min_item_interactions",
     )  # fmt: skip
 
     @classmethod
@@ -101,10 +120,27 @@ class Settings:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
-        for name in ("top_k", "rank", "rating_rank", "max_iter", "sample_users", "sample_items"):
+        unknown_events = sorted(set(self.event_weights) - set(DEFAULT_EVENT_WEIGHTS))
+        if unknown_events:
+            raise ValueError(
+                f"event_weights names unknown event type(s) {unknown_events}; known: {list(DEFAULT_EVENT_WEIGHTS)}"
+            )
+        try:
+            ZoneInfo(self.source_time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"source_time_zone {self.source_time_zone!r} is not an IANA time zone") from None
+        for name in ("top_k", "rank", "rating_rank", "max_iter", "sample_users", "sample_items",
+                     "max_events_per_user_day", "watch_time_cap_s", "min_user_interactions",
+                     "min_item_interactions"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("reg_param", "rating_reg_param", "alpha"):
+        for name in (
+            "reg_param",
+            "rating_reg_param",
+            "alpha",
+            "max_row_count_change",
+            "max_event_mix_change",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -131,7 +167,16 @@ class Settings:
 
     @property
     def sample_dir(self) -> Path:
-        return self.data_dir / "samples" / f"movielens-{self.sample_users}u-{self.sample_items}i-s{self.seed}"
+        return (
+            self.data_dir
+            / "samples"
+            / f"{self.source}-{self.sample_users}u-{self.sample_items}i-s{self.seed}"
+        )
+
+    @property
+    def data_docs_dir(self) -> Path:
+        """Great Expectations' file context and Data Docs site: a local folder, for people."""
+        return self.data_dir / "data_docs"
 
     @property
     def sqlite_path(self) -> Path:
@@ -139,7 +184,7 @@ class Settings:
 
     def model_params(self) -> dict[str, Any]:
         keys = ("feedback", "rank", "reg_param", "alpha", "max_iter", "seed", "rating_rank", "rating_reg_param",
-                "test_fraction", "split")  # fmt: skip
+                "test_fraction", "split", "min_user_interactions", "min_item_interactions")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     def model_version(self, ds: str) -> str:
@@ -147,8 +192,9 @@ class Settings:
         identical rows, and any change of input or setting gets a version of its own."""
         identity = self.model_params() | {
             k: getattr(self, k)
-            for k in ("source", "path", "dataset", "top_k", "sample_users", "sample_items")
-        }
+            for k in ("source", "path", "dataset", "top_k", "sample_users", "sample_items", "source_time_zone",
+                      "max_events_per_user_day", "event_weights", "watch_time_cap_s")
+        }  # fmt: skip
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
         return f"als-{ds.replace('-', '')}-{digest}"
 
@@ -165,6 +211,10 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             return int(value)
         if annotation == "float":
             return float(value)
-    except (TypeError, ValueError):
+        if annotation == "dict":
+            # A partial override ({"cart": 4}) keeps the other defaults.
+            given = json.loads(value) if isinstance(value, str) else dict(value)
+            return {**DEFAULT_EVENT_WEIGHTS, **{str(k): float(v) for k, v in given.items()}}
+    except (TypeError, ValueError, AttributeError):
         raise ValueError(f"Run parameter {name!r} must be {annotation}, got {value!r}") from None
     return value

@@ -7,6 +7,7 @@ publish step reads them back with pyarrow's filesystems, without a SparkSession.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pyarrow import fs as pafs
@@ -33,3 +34,23 @@ def read_facts(uri: str) -> dict[str, Any]:
         raise FileNotFoundError(f"Expected one facts file under {uri}, found {len(parts)}: has the task run?")
     with filesystem.open_input_stream(parts[0]) as stream:
         return json.loads(stream.read().decode("utf-8"))
+
+
+_PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
+
+
+def previous_partition(settings, stage: str, table: str, ds: str) -> str | None:
+    """URI of the latest complete `dt=` partition of a lake table before `ds`, or None."""
+    parent = settings.lake_path(stage, table, ds).rsplit("/", 1)[0]
+    filesystem, root = lake_filesystem(parent)
+    if filesystem.get_file_info(root).type != pafs.FileType.Directory:
+        return None
+    dates = sorted(
+        match[1]
+        for info in filesystem.get_file_info(pafs.FileSelector(root))
+        if info.type == pafs.FileType.Directory
+        and (match := _PARTITION.fullmatch(info.base_name))
+        and match[1] < ds
+        and filesystem.get_file_info(f"{info.path}/_SUCCESS").type == pafs.FileType.File
+    )
+    return f"{parent}/dt={dates[-1]}" if dates else None

@@ -6,41 +6,85 @@ it was in the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from recflow.config import Settings
-from recflow.sources import movielens, resolve_source_dir
-from recflow.textfiles import header_fields, read_lines, split_fields
+from recflow.sources import resolve_source_path, source_module
+from recflow.sources.base import Detected, SourceError
+from recflow.textfiles import read_lines, split_fields
 
 
-def ingested_layout(settings: Settings, ds: str) -> movielens.Layout:
-    """The layout the ingest task of this date detected."""
+def ingested(settings: Settings, ds: str) -> Detected:
+    """The layout and files the ingest task of this date found."""
     from recflow.facts import read_facts
 
-    return movielens.layout_named(read_facts(settings.lake_path("facts", "ingest", ds))["layout"])
+    facts = read_facts(settings.lake_path("facts", "ingest", ds))
+    layout = source_module(settings.source).layout_named(facts["layout"])
+    return Detected(layout, {table: [Path(p) for p in paths] for table, paths in facts["files"].items()})
 
 
 def ingest(spark: SparkSession, settings: Settings, ds: str) -> dict:
-    source_dir = resolve_source_dir(settings)
-    layout = movielens.detect_layout(source_dir)
+    location = resolve_source_path(settings)
+    detected = source_module(settings.source).detect(location)
     counts = {}
-    for spec in layout.files:
-        file_path = source_dir / spec.filename
-        if file_path.stat().st_size == 0:
-            raise movielens.SourceError(f"{file_path} is empty")
-        lines = read_lines(spark, str(file_path))
-        if spec.header is not None:
-            found = header_fields(lines, spec)
-            if tuple(found) != spec.header:
-                raise movielens.SourceError(
-                    f"{file_path} line 1: header {found} does not match the {layout.name} layout "
-                    f"{list(spec.header)} (wrong delimiter or columns?)"
-                )
-        target = settings.lake_path("raw", spec.table, ds)
-        split_fields(lines, spec).write.mode("overwrite").parquet(target)
-        counts[spec.table] = spark.read.parquet(target).count()
-        if counts[spec.table] == 0:
-            raise movielens.SourceError(f"{file_path} holds no data rows")
-    return {"source_dir": str(Path(source_dir).resolve()), "layout": layout.name, "raw_rows": counts}
+    for table, paths in detected.files.items():
+        spec = detected.layout.file_for(table)
+        for path in paths:
+            if path.stat().st_size == 0:
+                raise SourceError(f"{path} is empty")
+        target = settings.lake_path("raw", table, ds)
+        try:
+            lines = read_lines(spark, [str(p) for p in paths])
+            if spec.header is not None:
+                _check_headers(lines, spec, detected.layout.name)
+            split_fields(lines, spec).write.mode("overwrite").parquet(target)
+        except (Py4JJavaError, PySparkException) as exc:
+            # A truncated .gz (an interrupted download) fails deep inside Spark with pages of
+            # Java stack; say which file and why instead.
+            unreadable = _unreadable_file(exc)
+            if unreadable is None:
+                raise
+            raise SourceError(unreadable) from None
+        counts[table] = spark.read.parquet(target).count()
+        if counts[table] == 0:
+            raise SourceError(f"{', '.join(map(str, paths))}: no data rows, only a header")
+    return {
+        "source_dir": str(Path(location).resolve()),
+        "layout": detected.layout.name,
+        "files": {table: [str(p.resolve()) for p in paths] for table, paths in detected.files.items()},
+        "raw_rows": counts,
+    }
+
+
+def _check_headers(lines, spec, layout_name: str) -> None:
+    from recflow.textfiles import header_fields
+
+    for file, found in header_fields(lines, spec).items():
+        if tuple(found) != spec.header:
+            raise SourceError(
+                f"{file} line 1: header {found} does not match the {layout_name} layout "
+                f"{list(spec.header)} (wrong delimiter or columns?)"
+            )
+
+
+_FAILED_READ = re.compile(r"FAILED_READ_FILE\S*\] Encountered error while reading file (\S+?)\.?\s")
+
+
+def _unreadable_file(exc: Exception) -> str | None:
+    """'<file> cannot be read to the end: <root cause>' for Spark's FAILED_READ_FILE, else None."""
+    text = str(exc)
+    match = _FAILED_READ.search(text)
+    if match is None:
+        return None
+    path = re.sub(r"^file:(//)?", "", match.group(1))
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    cause = causes[-1].strip() if causes else text.splitlines()[0]
+    hint = ""
+    if "EOFException" in cause or path.endswith(".gz"):
+        hint = " (a truncated or corrupt compressed file, e.g. an interrupted download: fetch it again)"
+    return f"{path} cannot be read to the end: {cause}{hint}"

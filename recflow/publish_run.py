@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from recflow.config import PROJECT_ROOT, Settings
 from recflow.facts import lake_filesystem, read_facts
 from recflow.warehouse.engine import make_engine
-from recflow.warehouse.publish import PublishBundle, publish
+from recflow.warehouse.publish import PublishBundle, QualityBundle, publish, publish_quality
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,46 @@ def build_bundle(
         reconciliation=facts["clean"]["reconciliation"],
         quarantine=facts["clean"]["quarantine"],
     )
+
+
+def quality_bundle(settings: Settings, ds: str) -> QualityBundle:
+    """The data-quality facts the run has produced so far (a step that never ran has none)."""
+    facts = {}
+    for name in ("validate_raw", "clean", "validate_clean"):
+        try:
+            facts[name] = read_facts(settings.lake_path("facts", name, ds))
+        except FileNotFoundError:
+            facts[name] = {}
+    return QualityBundle(
+        dataset=settings.dataset_name,
+        run_date=datetime.date.fromisoformat(ds),
+        quality_results=[
+            {k: r[k] for k in QUALITY_COLUMNS}
+            for name in ("validate_raw", "validate_clean")
+            for r in facts[name].get("results", [])
+        ],
+        reconciliation=facts["clean"].get("reconciliation", []),
+        quarantine=facts["clean"].get("quarantine", []),
+    )
+
+
+def publish_quality_run(settings: Settings, ds: str) -> dict:
+    """Record the run's validation results, reconciliation and quarantine summary, even when
+    validation stopped the run (then they are the evidence of why)."""
+    bundle = quality_bundle(settings, ds)
+    engine = make_engine(settings.warehouse_url, settings.sqlite_path)
+    try:
+        written = publish_quality(engine, bundle, SQL_ROOT)
+    finally:
+        engine.dispose()
+    failed = [
+        f"{r['suite']}.{r['expectation_key']} ({r['severity']})"
+        for r in bundle.quality_results
+        if not r["success"]
+    ]
+    summary = {"dataset": bundle.dataset, "rows_written": written, "failed_expectations": failed}
+    log.info("Recorded data quality %s", summary)
+    return summary
 
 
 def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]) -> dict:

@@ -29,7 +29,7 @@ class TableFile:
     quoted: bool = False  # CSV double-quote rules (fields with commas in quotes)
 
 
-def read_lines(spark: SparkSession, path: str) -> DataFrame:
+def read_lines(spark: SparkSession, path: str | list[str]) -> DataFrame:
     """Lines of one or more text files with `_file` and 1-based `_line`.
 
     monotonically_increasing_id() is contiguous inside a partition and a file block is read in
@@ -74,13 +74,15 @@ def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
     return df.select("_file", "_line", "_raw", "_valid_utf8", F.size("_fields").alias("_n_fields"), *columns)
 
 
-def header_fields(lines: DataFrame, spec: TableFile) -> list[str]:
-    """The first line's fields, to compare with the layout's expected header."""
-    first = lines.where(F.col("_line") == 1).select(_decoded(spec))
-    row = first.first()
-    if row is None:
-        return []
-    return [f.strip().strip('"') for f in row[0].rstrip("\r").split(spec.sep)]
+def header_fields(lines: DataFrame, spec: TableFile) -> dict[str, list[str]]:
+    """Each file's first line split into fields, to compare with the layout's expected header."""
+    first = lines.where(F.col("_line") == 1).select("_file", _decoded(spec).alias("text")).collect()
+    return {
+        row["_file"]: [
+            f.strip().strip('"') for f in row["text"].lstrip("\ufeff").rstrip("\r").split(spec.sep)
+        ]
+        for row in first
+    }
 
 
 def _is_utf8(spec: TableFile) -> bool:

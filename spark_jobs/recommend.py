@@ -6,20 +6,27 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
+from recflow.idmap import mapping_path
 from recflow.jobs import run_job
 from recflow.recommend import als_top_k
 
 
 def extract(spark, settings: Settings, ds: str):
-    interactions = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).cache()
-    return interactions, ALSModel.load(settings.model_path(ds, "full_ranker"))
+    # Every pair the user touched counts as seen, including pairs that the minimum-support
+    # filter or a removed cart kept out of the preferences.
+    seen = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select("user_idx", "item_idx")
+    users = (
+        spark.read.parquet(settings.lake_path("features", "preferences", ds)).select("user_idx").distinct()
+    )
+    ids = {kind: spark.read.parquet(mapping_path(settings, kind, ds)) for kind in ("user", "item")}
+    return seen.distinct().cache(), users, ids, ALSModel.load(settings.model_path(ds, "full_ranker"))
 
 
-def transform(interactions, model, k: int):
-    users = interactions.select("user_idx").distinct()
-    top = als_top_k(model, users, interactions, k)
-    user_ids = interactions.select("user_idx", "user_id").distinct()
-    item_ids = interactions.select("item_idx", "item_id").distinct()
+def transform(seen, users, ids, model, k: int):
+    """Top k per user in the source's own ids (mapped back through the persisted id map)."""
+    top = als_top_k(model, users, seen, k)
+    user_ids = ids["user"].select(F.col("user_idx").cast("int").alias("user_idx"), "user_id")
+    item_ids = ids["item"].select(F.col("item_idx").cast("int").alias("item_idx"), "item_id")
     return (
         top.join(user_ids, "user_idx")
         .join(item_ids, "item_idx")
@@ -33,9 +40,9 @@ def transform(interactions, model, k: int):
 
 
 def recommend(spark, settings: Settings, ds: str) -> dict:
-    interactions, model = extract(spark, settings, ds)
+    seen, users, ids, model = extract(spark, settings, ds)
     target = settings.lake_path("recs", "recommendations", ds)
-    transform(interactions, model, settings.top_k).repartition(1).write.mode("overwrite").parquet(target)
+    transform(seen, users, ids, model, settings.top_k).repartition(1).write.mode("overwrite").parquet(target)
     # One pass over what was written, not one per figure.
     per_user = spark.read.parquet(target).groupBy("user_id").count()
     totals = per_user.agg(

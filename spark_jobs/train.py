@@ -1,13 +1,16 @@
-"""Train ALS with the run's settings: the ranker and the rating model on the seeded train split
-(for the evaluate task) and the ranker on all clean interactions (for the published lists)."""
+"""Train ALS with the run's settings: the ranker (and, for rating sources, the rating model) on
+the seeded train split for the evaluate task, and the ranker on all preferences for the
+published lists."""
 
 from __future__ import annotations
 
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
+from recflow.features import preferences
 from recflow.jobs import run_job
 from recflow.models.als import build_ranker, build_rating_model
+from recflow.sources import SOURCES
 from recflow.split import random_split
 
 SPLIT_TABLES = ("train", "test")
@@ -15,26 +18,28 @@ SPLIT_TABLES = ("train", "test")
 
 def extract(spark, settings: Settings, ds: str):
     return spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select(
-        "user_idx", "item_idx", "rating", "ts"
+        "user_idx", "item_idx", "weight", "ts"
     )
 
 
 def transform(interactions, settings: Settings):
-    train, test = random_split(interactions, settings.test_fraction, settings.seed)
+    explicit = SOURCES[settings.source].explicit
+    prefs = preferences(
+        interactions, explicit, settings.min_user_interactions, settings.min_item_interactions
+    ).cache()
+    train, test = random_split(prefs, settings.test_fraction, settings.seed)
     holdout_ranker = build_ranker(settings).fit(train)
-    # The explicit ranker already predicts ratings: no second fit.
-    holdout_rating = (
-        holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
-    )
-    models = {
-        "holdout_ranker": holdout_ranker,
-        "holdout_rating": holdout_rating,
-        "full_ranker": build_ranker(settings).fit(interactions),
-    }
-    return {"train": train, "test": test}, models
+    models = {"holdout_ranker": holdout_ranker, "full_ranker": build_ranker(settings).fit(prefs)}
+    if explicit:
+        # Star ratings only exist for rating sources; the explicit ranker already predicts them.
+        models["holdout_rating"] = (
+            holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
+        )
+    return prefs, {"train": train, "test": test}, models
 
 
-def load(settings: Settings, ds: str, splits, models) -> None:
+def load(settings: Settings, ds: str, prefs, splits, models) -> None:
+    prefs.write.mode("overwrite").parquet(settings.lake_path("features", "preferences", ds))
     for name, frame in splits.items():
         frame.write.mode("overwrite").parquet(settings.lake_path("splits", name, ds))
     for name, model in models.items():
@@ -43,9 +48,10 @@ def load(settings: Settings, ds: str, splits, models) -> None:
 
 def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
-    splits, models = transform(interactions, settings)
-    load(settings, ds, splits, models)
-    counts = interactions.agg(
+    prefs, splits, models = transform(interactions, settings)
+    load(settings, ds, prefs, splits, models)
+    written = spark.read.parquet(settings.lake_path("features", "preferences", ds))
+    counts = written.agg(
         F.count("*").alias("n_interactions"),
         F.countDistinct("user_idx").alias("n_users"),
         F.countDistinct("item_idx").alias("n_items"),
@@ -53,7 +59,9 @@ def train(spark, settings: Settings, ds: str) -> dict:
     return {
         "model_version": settings.model_version(ds),
         "model_params": settings.model_params(),
+        "models": sorted(models),
         "counts": counts.asDict(),
+        "clean_events": interactions.count(),
         "split_rows": {
             name: spark.read.parquet(settings.lake_path("splits", name, ds)).count() for name in SPLIT_TABLES
         },

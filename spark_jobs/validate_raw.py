@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 from recflow.config import Settings
-from recflow.ingest import ingested_layout
+from recflow.ingest import ingested
 from recflow.jobs import run_job
-from recflow.validation import enforce_facts, run_suite
+from recflow.validation import enforce_facts, run_suites
 
 
 def validate_raw(spark, settings: Settings, ds: str) -> dict:
-    from expectations import movielens as suites
+    from expectations import suites_for
 
-    layout = ingested_layout(settings, ds)
-    interactions = spark.read.parquet(settings.lake_path("raw", "interactions", ds))
-    items = spark.read.parquet(settings.lake_path("raw", "items", ds))
-    n_fields = len(layout.file_for("interactions").columns)
-    results = run_suite(
-        suites.raw_interactions_view(interactions).cache(),
-        suites.raw_interactions_suite(
-            n_fields, layout.rating_min, layout.rating_max, settings.max_bad_row_fraction
-        ),
-    )
-    results += run_suite(items.cache(), suites.raw_items_suite(settings.max_bad_row_fraction))
-    return {"results": results}
+    detected = ingested(settings, ds)
+    raw = {
+        table: spark.read.parquet(settings.lake_path("raw", table, ds)).cache() for table in detected.files
+    }
+    checks = suites_for(settings.source).raw_checks(raw, detected, settings)
+    results, docs = run_suites(checks, settings.data_docs_dir, f"{settings.dataset_name}/{ds}/validate_raw")
+    return {"results": results, "data_docs": docs}
 
 
 if __name__ == "__main__":

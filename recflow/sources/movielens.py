@@ -2,7 +2,7 @@
 
 The layout is detected from the files present, so a user points `path` at the unpacked folder
 and nothing else. Canonical tables after cleaning:
-  interactions(user_id, item_id, rating, ts, user_idx, item_idx)
+  interactions(user_id, item_id, event_type 'rating', weight = the rating, ts)
   items(item_id, title, genres)           genres "Action|Comedy"
   users(user_id, age, gender, occupation, zip)
 """
@@ -14,13 +14,13 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recflow.cleaning import RowRule
+from recflow.sources.base import Detected, Layout, SourceError, TableCleaner
 from recflow.textfiles import TableFile
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,6 @@ OCCUPATIONS_1M = (
 _RATINGS = ("user_id", "item_id", "rating", "timestamp")
 # 2100-01-01: anything later is milliseconds or garbage, and would overflow timestamp_seconds().
 MAX_UNIX_SECONDS = 4_102_444_800
-
-
-@dataclass(frozen=True)
-class Layout:
-    name: str
-    marker: str  # the file whose presence identifies the layout
-    files: tuple[TableFile, ...]
-    rating_min: float
-    rating_max: float
-
-    def file_for(self, table: str) -> TableFile | None:
-        return next((f for f in self.files if f.table == table), None)
 
 
 LAYOUTS = (
@@ -118,10 +106,6 @@ LAYOUTS = (
 
 def layout_named(name: str) -> Layout:
     return next(layout for layout in LAYOUTS if layout.name == name)
-
-
-class SourceError(ValueError):
-    """Input that cannot be read as this source: the message says what and where."""
 
 
 def detect_layout(directory: str | Path) -> Layout:
@@ -217,17 +201,17 @@ def interaction_rules(layout: Layout, expected_fields: int) -> list[RowRule]:
 
 
 def typed_interactions(df: DataFrame) -> DataFrame:
-    """Canonical interactions from rows that passed the rules; ids stay strings for publishing,
-    `*_idx` are the int32 ids ALS needs (MovieLens ids are already integers)."""
+    """Canonical interactions from rows that passed the rules: a rating is an event whose
+    weight is the rating. Ids are normalised ("007" -> "7") so that a file and its catalogue agree."""
     return df.select(
         F.col("user_id").cast("int").cast("string").alias("user_id"),
         F.col("item_id").cast("int").cast("string").alias("item_id"),
-        F.col("rating").cast("double").alias("rating"),
+        F.lit("rating").alias("event_type"),
+        F.col("rating").cast("double").alias("weight"),
         F.timestamp_seconds(F.col("timestamp").cast("bigint")).alias("ts"),
-        F.col("user_id").cast("int").alias("user_idx"),
-        F.col("item_id").cast("int").alias("item_idx"),
         "_file",
         "_line",
+        "_raw",
     )
 
 
@@ -254,11 +238,15 @@ def typed_items(df: DataFrame, layout: Layout) -> DataFrame:
         F.when(genres == "(no genres listed)", F.lit("")).otherwise(genres).alias("genres"),
         "_file",
         "_line",
+        "_raw",
     )
 
 
 def user_rules(expected_fields: int) -> list[RowRule]:
     return [
+        # u.user and users.dat are read as UTF-8 like the ratings: without this rule a bad byte
+        # became U+FFFD and the row went to the clean table instead of quarantine.
+        RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
         RowRule("_raw", F.col("_n_fields") != expected_fields, f"expected {expected_fields} fields"),
         RowRule("user_id", _is_not_int32_id("user_id"), "user_id is not an integer id within int32"),
     ]
@@ -279,4 +267,40 @@ def typed_users(df: DataFrame, layout: Layout) -> DataFrame:
         F.col("zip"),
         "_file",
         "_line",
+        "_raw",
     )
+
+
+# --- the source interface (see recflow.sources) ----------------------------------------------
+
+
+def detect(location: str | Path) -> Detected:
+    layout = detect_layout(location)
+    return Detected(layout, {spec.table: [Path(location) / spec.filename] for spec in layout.files})
+
+
+def cleaners(layout: Layout, settings) -> dict[str, TableCleaner]:
+    """A user who rated an item twice keeps the latest rating: that is what the user thinks now."""
+    n_fields = {spec.table: len(spec.columns) for spec in layout.files}
+    cleaners = {
+        "interactions": TableCleaner(
+            interaction_rules(layout, n_fields["interactions"]),
+            typed_interactions,
+            key=["user_id", "item_id"],
+            order=[F.col("ts").desc(), F.col("_line").desc()],
+        ),
+        "items": TableCleaner(
+            item_rules(n_fields["items"]),
+            lambda df: typed_items(df, layout),
+            key=["item_id"],
+            order=[F.col("_line")],
+        ),
+    }
+    if "users" in n_fields:
+        cleaners["users"] = TableCleaner(
+            user_rules(n_fields["users"]),
+            lambda df: typed_users(df, layout),
+            key=["user_id"],
+            order=[F.col("_line")],
+        )
+    return cleaners

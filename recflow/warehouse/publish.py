@@ -149,6 +149,29 @@ def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[st
     return counts
 
 
+@dataclass(frozen=True)
+class QualityBundle:
+    """What the validation and cleaning steps found, whether or not the run goes on."""
+
+    dataset: str
+    run_date: datetime.date
+    quality_results: list[dict]
+    reconciliation: list[dict]
+    quarantine: list[dict]
+
+
+def publish_quality(engine: sa.Engine, bundle: QualityBundle, sql_root: Path) -> dict[str, int]:
+    """Replace the run's data-quality rows, and nothing else, in one transaction.
+
+    Runs even when validation stopped the run: the failed expectations are what an analyst needs
+    to see, while the recommendations of the last good run stay in place."""
+    tables = _quality_rows(bundle)
+    with named_lock(engine, _LOCK_NAME, _LOCK_TIMEOUT_S):
+        migrate(engine, sql_root)
+        with engine.begin() as conn:
+            return {table: _replace(conn, table, rows, bundle) for table, rows in tables.items()}
+
+
 def _recommendation_rows(bundle: PublishBundle) -> pa.Table:
     """The bundle's recommendations, checked, with the recommendations table's columns."""
     recs = bundle.recommendations.select(_RECOMMENDATIONS.names).cast(_RECOMMENDATIONS)
@@ -181,6 +204,16 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
         **{name: bundle.counts[name] for name in ("n_interactions", "n_users", "n_items")},
         "n_recommendations": n_recommendations,
     }
+    return {
+        "items": _with_constants(bundle.items.select(_ITEMS.names).cast(_ITEMS), {"dataset": bundle.dataset}),
+        "model_runs": pa.Table.from_pylist([model_run], schema=_MODEL_RUNS),
+        "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
+        **_quality_rows(bundle),
+    }
+
+
+def _quality_rows(bundle) -> dict[str, pa.Table]:
+    run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
     quality = [
         {**row, "observed_value": _observed_value(row["observed_value"])}
         for row in _checked_dicts("quality_results", bundle.quality_results, _QUALITY)
@@ -188,9 +221,6 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
     reconciliation = _checked_dicts("reconciliation", bundle.reconciliation, _RECONCILIATION)
     quarantine = _checked_dicts("quarantine", bundle.quarantine, _QUARANTINE)
     return {
-        "items": _with_constants(bundle.items.select(_ITEMS.names).cast(_ITEMS), {"dataset": bundle.dataset}),
-        "model_runs": pa.Table.from_pylist([model_run], schema=_MODEL_RUNS),
-        "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
         "data_quality_results": _table(run, quality, _QUALITY),
         "data_reconciliation": _table(run, reconciliation, _RECONCILIATION),
         "quarantine_summary": _table(run, quarantine, _QUARANTINE),

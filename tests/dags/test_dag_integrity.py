@@ -52,10 +52,22 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
 
 def test_task_graph_is_the_documented_chain(dagbag):
     dag = dagbag.dags[DAG_ID]
-    assert sorted(dag.task_ids) == sorted(EXPECTED_CHAIN)
-    for upstream, downstream in zip(EXPECTED_CHAIN, EXPECTED_CHAIN[1:], strict=False):
+    assert sorted(dag.task_ids) == sorted([*EXPECTED_CHAIN, "publish_data_quality"])
+    for upstream, downstream in zip(EXPECTED_CHAIN[:-1], EXPECTED_CHAIN[1:-1], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == set()
+    # Publishing waits for the lists and for the data-quality record.
+    assert dag.get_task("publish_recommendations").upstream_task_ids == {
+        "generate_recommendations", "publish_data_quality",
+    }  # fmt: skip
+
+
+def test_data_quality_is_recorded_even_when_validation_fails(dagbag):
+    task = dagbag.dags[DAG_ID].get_task("publish_data_quality")
+    assert task.trigger_rule == "all_done"
+    assert task.upstream_task_ids == {
+        "ingest_raw_files", "validate_raw_data", "clean_interactions", "validate_clean_data",
+    }  # fmt: skip
 
 
 def test_schedule_and_run_limits(dagbag):

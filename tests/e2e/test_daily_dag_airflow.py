@@ -101,8 +101,8 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     )
     assert titles == [(CONF["sample_items"],)]
 
-    def checksums():
-        tables = ["recommendations", "items", "model_metrics", "data_quality_results", "data_reconciliation"]
+    def checksums(tables=("recommendations", "items", "model_metrics", "data_quality_results",
+                          "data_reconciliation")):  # fmt: skip
         return table_rows(mariadb_engine, "CHECKSUM TABLE " + ", ".join(tables))
 
     before = checksums()
@@ -112,12 +112,59 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     assert state == "success", log[-4000:]
     assert checksums() == before
 
-    # A file with the wrong delimiter stops the run at validation: nothing is published and the
-    # last good recommendations stay.
+    # A file with the wrong delimiter stops the run at validation: no recommendations, items or
+    # metrics are published and the last good ones stay; the failed expectations are recorded.
     bad_dir = tmp_path / "bad"
     shutil.copytree(sample_dir, bad_dir)
     (bad_dir / "u.data").write_text((sample_dir / "u.data").read_text().replace("\t", ","))
     state, log = run_dag(tmp_path, "bad", data_dir, url, CONF | {"path": str(bad_dir)})
     assert state == "failed"
     assert "each line has 4 fields" in log and "u.data line" in log, log[-4000:]
-    assert checksums() == before
+    published = ("recommendations", "items", "model_metrics")
+    assert checksums(published) == [row for row in before if row[0].rsplit(".", 1)[-1] in published]
+    failed = table_rows(
+        mariadb_engine,
+        "SELECT suite, column_name, severity, unexpected_count FROM data_quality_results"
+        " WHERE dataset = 'movielens' AND run_date = :ds AND NOT success".replace(":ds", f"'{DS}'"),
+    )
+    assert ("movielens_raw_interactions", "_n_fields", "critical", len(rated)) in failed, failed
+
+
+def test_ecommerce_file_and_tv_sample_publish_in_their_own_ids(mariadb_engine, tmp_path):
+    """A user's REES46 file given by path, and the generated TV sample, through the whole DAG."""
+    from recflow.generate.ecommerce import generate_ecommerce
+
+    url = mariadb_engine.url.render_as_string(hide_password=False)
+    data_dir = tmp_path / "data"
+    generate_ecommerce(tmp_path / "shop", n_users=150, n_items=120, seed=5)
+    (events_file,) = (tmp_path / "shop").glob("*.csv")
+    lines = events_file.read_text().splitlines()[1:]
+    touched = {(f.split(",")[7], f.split(",")[2]) for f in lines}
+    conf = CONF | {"source": "ecommerce", "path": str(events_file), "dataset": "shop"}
+    state, log = run_dag(tmp_path, "shop", data_dir, url, conf)
+    assert state == "success", log[-4000:]
+    recs = table_rows(mariadb_engine, "SELECT user_id, item_id FROM recommendations WHERE dataset = 'shop'")
+    assert {u for u, _ in recs} == {u for u, _ in touched}
+    assert not set(recs) & touched
+    assert {i for _, i in recs} <= {i for _, i in touched}
+    (reconciled,) = table_rows(
+        mariadb_engine,
+        "SELECT raw_rows, clean_rows, quarantined_rows, duplicate_rows FROM data_reconciliation"
+        " WHERE dataset = 'shop'",
+    )
+    assert reconciled == (len(lines), len(lines), 0, 0)
+
+    state, log = run_dag(tmp_path, "tv", data_dir, url, CONF | {"source": "tv", "sample_items": 30})
+    assert state == "success", log[-4000:]
+    sample = data_dir / "samples" / "tv-150u-30i-s42"
+    channels = {line.split(",")[0] for line in (sample / "channels.csv").read_text().splitlines()[1:]}
+    households = {line.split(",")[1] for line in (sample / "viewing.csv").read_text().splitlines()[1:]}
+    recs = table_rows(mariadb_engine, "SELECT user_id, item_id FROM recommendations WHERE dataset = 'tv'")
+    assert {u for u, _ in recs} == households
+    assert {i for _, i in recs} <= channels
+    titled = table_rows(
+        mariadb_engine, "SELECT COUNT(*) FROM items WHERE dataset = 'tv' AND title <> item_id"
+    )
+    assert titled == [(30,)]
+    # Other datasets' lists are untouched by these publishes.
+    assert table_rows(mariadb_engine, "SELECT COUNT(DISTINCT dataset) FROM recommendations") == [(2,)]

@@ -6,13 +6,17 @@ import datetime
 
 import pytest
 
-from recflow.clean import clean_interactions, clean_items
+from recflow.clean import clean_table
 from recflow.cleaning import split_bad_rows
 from recflow.sources import movielens
 from recflow.textfiles import read_lines, split_fields
 
 ML100K = movielens.layout_named("ml-100k")
 RATINGS_SPEC = ML100K.file_for("interactions")
+
+
+def _cleaner(table):
+    return movielens.cleaners(ML100K, settings=None)[table]  # Column rules need a live Spark
 
 
 def _raw(spark, path, spec):
@@ -80,18 +84,18 @@ def test_clean_interactions_keeps_the_latest_rating_and_reconciles(spark, tmp_pa
         "3\t12\t4\t881250500\n"  # line 8: the latest of user 3 on item 12
     )
     raw = _raw(spark, path, RATINGS_SPEC)
-    clean, bad, _ = clean_interactions(raw, ML100K)
+    clean, bad, _ = clean_table(raw, _cleaner("interactions"))
     rows = {(r["user_id"], r["item_id"]): r for r in clean.collect()}
 
     assert sorted(rows) == [("1", "10"), ("1", "11"), ("2", "10"), ("3", "12")]
-    assert rows[("1", "10")]["rating"] == 5.0 and rows[("1", "10")]["_line"] == 1
-    assert rows[("3", "12")]["rating"] == 4.0 and rows[("3", "12")]["_line"] == 8
+    assert rows[("1", "10")]["weight"] == 5.0 and rows[("1", "10")]["_line"] == 1
+    assert rows[("3", "12")]["weight"] == 4.0 and rows[("3", "12")]["_line"] == 8
+    assert {r["event_type"] for r in rows.values()} == {"rating"}
     # Same timestamp: the later line wins.
     assert rows[("2", "10")]["_line"] == 5
     assert rows[("1", "10")]["ts"] == datetime.datetime.fromtimestamp(881250999, datetime.UTC).replace(
         tzinfo=None
     )
-    assert (rows[("1", "11")]["user_idx"], rows[("1", "11")]["item_idx"]) == (1, 11)
     assert [r["_line"] for r in bad.collect()] == [6]
 
     n_raw, n_clean, n_bad = raw.count(), clean.count(), bad.count()
@@ -119,7 +123,7 @@ def test_clean_items_turns_100k_genre_flags_into_names(spark, tmp_path):
     ]
     path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     raw = _raw(spark, path, ML100K.file_for("items"))
-    clean, bad, _ = clean_items(raw, ML100K)
+    clean, bad, _ = clean_table(raw, _cleaner("items"))
 
     assert {r["item_id"]: (r["title"], r["genres"]) for r in clean.collect()} == {
         "1": ("Toy Story (1995)", "Animation|Children's|Comedy"),

@@ -63,10 +63,18 @@ def test_deployment_fields_cannot_be_set_from_params():
         ({"test_fraction": 1.5}, "test_fraction must be between 0 and 1, got 1.5"),
         ({"test_fraction": "0"}, "test_fraction must be between 0 and 1, got 0.0"),
         ({"feedback": "x"}, "feedback must be one of ('implicit', 'explicit'), got 'x'"),
-        ({"source": "y"}, "source must be one of ('movielens',), got 'y'"),
+        ({"source": "y"}, "source must be one of ('movielens', 'ecommerce', 'tv'), got 'y'"),
         ({"split": "by_time"}, "split must be one of ('random',), got 'by_time'"),
         ({"top_k": 0}, "top_k must be at least 1, got 0"),
         ({"reg_param": "-0.1"}, "reg_param must be >= 0, got -0.1"),
+        (
+            {"event_weights": {"click": 1}},
+            "event_weights names unknown event type(s) ['click']; known: "
+            "['view', 'cart', 'remove_from_cart', 'purchase']",
+        ),
+        ({"event_weights": "[1, 2]"}, "Run parameter 'event_weights' must be dict, got '[1, 2]'"),
+        ({"source_time_zone": "Mars/Olympus"}, "source_time_zone 'Mars/Olympus' is not an IANA time zone"),
+        ({"max_events_per_user_day": 0}, "max_events_per_user_day must be at least 1, got 0"),
     ],
 )
 def test_invalid_values_are_rejected(params, message):
@@ -140,3 +148,10 @@ def test_model_version_changes_with_the_data_and_top_k():
     }
     assert len(versions) == 4
     assert base.model_version("2024-03-01") in versions
+
+
+def test_event_weights_override_only_the_types_given_even_as_json_text():
+    settings = Settings.from_params({"event_weights": '{"cart": 4, "purchase": "8"}'})
+    assert settings.event_weights == {"view": 1.0, "cart": 4.0, "remove_from_cart": -3.0, "purchase": 8.0}
+    assert Settings().event_weights == {"view": 1.0, "cart": 3.0, "remove_from_cart": -3.0, "purchase": 5.0}
+    assert settings.model_version("2024-03-01") != Settings().model_version("2024-03-01")

@@ -131,7 +131,8 @@ def test_validation_results_all_succeed(pipeline):
         assert [r["expectation_key"] for r in results if not r["success"]] == [], step
     suites = {r["suite"] for step in ("validate_raw", "validate_clean") for r in facts[step]["results"]}
     assert suites == {
-        "movielens_raw_interactions", "movielens_raw_items", "movielens_clean_interactions", "movielens_clean_items",
+        "movielens_raw_interactions", "movielens_raw_items", "movielens_raw_referential_integrity",
+        "movielens_clean_interactions", "movielens_clean_items", "movielens_clean_referential_integrity",
     }  # fmt: skip
 
 
@@ -244,4 +245,4 @@ def test_duplicate_ratings_are_counted_and_reconcile(spark, pipeline, tmp_path):
     assert (interactions["quarantined_rows"], interactions["duplicate_rows"]) == (0, 2)
     clean_rows = spark.read.parquet(settings.lake_path("clean", "interactions", DS))
     (kept,) = clean_rows.where((clean_rows.user_id == user) & (clean_rows.item_id == item)).collect()
-    assert kept["rating"] == 1.0  # the later rating wins
+    assert kept["weight"] == 1.0  # the later rating wins

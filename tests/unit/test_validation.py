@@ -3,13 +3,16 @@ the run only on failed critical expectations, with a message that points at the 
 
 from __future__ import annotations
 
+import html
 import logging
+import re
+from types import SimpleNamespace
 
 import great_expectations as gx
 import pytest
 
 from expectations.movielens import raw_interactions_suite, raw_interactions_view
-from recflow.validation import CRITICAL, WARNING, ValidationFailed, enforce, run_suite
+from recflow.validation import CRITICAL, WARNING, ValidationFailed, enforce, run_suite, run_suites
 
 pytestmark = pytest.mark.spark
 
@@ -89,7 +92,7 @@ def test_half_the_ratings_out_of_range_stops_the_run(spark):
     with pytest.raises(ValidationFailed) as excinfo:
         enforce(results)
     message = str(excinfo.value)
-    assert "1 critical expectation(s) failed in suite movielens_raw_interactions" in message
+    assert "1 critical expectation(s) failed in movielens_raw_interactions:" in message
     assert "(column rating_value)" in message
     assert "10 of 20 rows unexpected" in message
     # The first bad row is the second line (n = 1 is odd).
@@ -136,3 +139,120 @@ def test_a_file_with_the_wrong_delimiter_fails_with_file_and_line(spark):
     message = str(failure.value)
     assert "each line has 4 fields" in message and "(column _n_fields)" in message
     assert f"first at {FILE} line 1" in message
+
+
+# --- Data Docs: run_suites with a docs_dir ------------------------------------------------------
+
+RUN = "movielens/2024-03-01/validate_raw"
+STORED_RUN = "movielens__2024-03-01__validate_raw"  # GX refuses '/' in a stored key
+OTHER_RUN = "other/2024-03-02/validate_raw"
+HALF_BAD_ROWS = [(u, i, "9" if n % 2 else r, t) for n, (u, i, r, t) in enumerate(GOOD_ROWS)]
+
+
+def _twice_suite():
+    E = gx.expectations
+    return gx.ExpectationSuite(
+        name="twice",
+        expectations=[
+            E.ExpectColumnValuesToNotBeNull(column="user_id"),
+            E.ExpectColumnValuesToMatchRegex(column="item_id", regex="^[0-4]$"),
+        ],
+    )
+
+
+def _one_field_per_line(spark):
+    data = [
+        (f"{u},{u + 1},3,881250000", None, None, None, 1, FILE, n)
+        for n, u in enumerate(range(1, 30), start=1)
+    ]
+    return raw_interactions_view(spark.createDataFrame(data, RAW_SCHEMA))
+
+
+def _text(path) -> str:
+    """What a person reads on a page: no scripts, no tags, entities decoded, one space."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", path.read_text(), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.fixture(scope="module")
+def docs(spark, tmp_path_factory):
+    """One docs_dir shared, as in production, by two runs of one logical date (a re-run) and a
+    run of another dataset: three runs, four validations, two suites."""
+    docs_dir = tmp_path_factory.mktemp("docs")
+    half_bad = _raw(spark, HALF_BAD_ROWS)
+    checks = [(half_bad, _suite()), (_raw(spark, GOOD_ROWS), _twice_suite())]
+    first = run_suites(checks, docs_dir, RUN)
+    again = run_suites([(half_bad, _suite())], docs_dir, RUN)
+    other = run_suites([(_one_field_per_line(spark), _suite())], docs_dir, OTHER_RUN)
+    site = docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site"
+    return SimpleNamespace(dir=docs_dir, site=site, checks=checks, first=first, again=again, other=other)
+
+
+def _pages(docs, suite_name: str, stored_run: str) -> list:
+    return sorted((docs.site / "validations" / suite_name / stored_run).glob("*/*.html"))
+
+
+def test_run_suites_returns_what_the_ephemeral_path_returns(docs):
+    results, index = docs.first
+    ephemeral, no_index = run_suites(docs.checks, None, RUN)
+    assert no_index is None
+    assert results == ephemeral
+    assert [r["suite"] for r in results] == ["movielens_raw_interactions"] * len(_suite().expectations) + [
+        "twice",
+        "twice",
+    ]
+    failed = [(r["expectation_key"], r["unexpected_count"]) for r in results if not r["success"]]
+    assert failed == [
+        ("expect_column_values_to_be_between:rating_value", 10),
+        ("expect_column_values_to_match_regex:item_id", 4),
+    ]
+    # The file and line are still what enforce() reports.
+    with pytest.raises(ValidationFailed, match=f"first at {FILE} line 2"):
+        enforce(results)
+    # The caller's suites are left as they were: no id stamped on them by the file context.
+    assert all(suite.id is None for _, suite in docs.checks)
+
+
+def test_index_lists_every_validation_of_every_run(docs):
+    for _, index in (docs.first, docs.again, docs.other):
+        assert index == str(docs.site / "index.html")
+    index_html = (docs.site / "index.html").read_text()
+    for name in ("movielens_raw_interactions", "twice", STORED_RUN, "other__2024-03-02__validate_raw"):
+        assert name in index_html
+    pages = sorted((docs.site / "validations").rglob("*.html"))
+    assert len(pages) == 4
+    for page in pages:
+        assert page.relative_to(docs.site).as_posix() in index_html
+    assert (docs.site / "expectations" / "twice.html").is_file()
+
+
+def test_a_rerun_of_the_same_run_name_adds_a_page(docs):
+    assert docs.again[0] == docs.first[0][: len(_suite().expectations)]
+    pages = _pages(docs, "movielens_raw_interactions", STORED_RUN)
+    assert len(pages) == 2  # two run times under one run name, the first one kept
+    assert len(_pages(docs, "twice", STORED_RUN)) == 1
+
+
+def test_the_validation_page_shows_the_failing_rows_with_file_and_line(docs):
+    page = _text(_pages(docs, "movielens_raw_interactions", STORED_RUN)[0])
+    assert "Expectation Suite: movielens_raw_interactions" in page
+    assert f"Run Name {STORED_RUN}" in page
+    assert "Status: Failed" in page
+    assert "10 unexpected values found. 50% of 20 total rows." in page
+    # The first three bad rows (odd n: lines 2, 4, 6) under their file, from the SUMMARY sample.
+    assert f"Sampled Unexpected Values Count _file _line 9.0 3 {FILE}, {FILE}, {FILE} 2, 4, 6" in page
+
+    twice = _text(_pages(docs, "twice", STORED_RUN)[0])
+    assert "Status: Failed" in twice and "4 unexpected values found" in twice
+
+
+def test_the_page_of_a_file_with_the_wrong_delimiter_names_its_lines(docs):
+    with pytest.raises(ValidationFailed, match="each line has 4 fields"):
+        enforce(docs.other[0])
+    (page_path,) = _pages(docs, "movielens_raw_interactions", "other__2024-03-02__validate_raw")
+    page = _text(page_path)
+    assert "Run Name other__2024-03-02__validate_raw" in page
+    lines_1_to_3 = f"3 {FILE}, {FILE}, {FILE} 1, 2, 3"
+    # Every line one field (_n_fields = 1), and no rating at all (NULL): both name their lines.
+    assert f"Sampled Unexpected Values Count _file _line 1 {lines_1_to_3}" in page
+    assert f"Sampled Unexpected Values Count _file _line null {lines_1_to_3}" in page
