@@ -1,6 +1,7 @@
-"""Command line helpers: `python -m recflow.cli summary --ds DATE --conf JSON`.
+"""Command line helpers: `python -m recflow.cli summary|quality --ds DATE --conf JSON`.
 
-`summary` reads back what a run published, from the warehouse, the way an analyst would see it.
+`summary` reads back what a run published, from the warehouse, the way an analyst would see it;
+`quality` what its validation and cleaning recorded (also for a run that validation stopped).
 """
 
 from __future__ import annotations
@@ -24,6 +25,69 @@ SAMPLE_SQL = sa.text(
     ORDER BY LENGTH(r.user_id), r.user_id, r.`rank`
     """
 )
+
+
+def quality(settings: Settings, ds: str) -> str:
+    """Reconciliation, quarantine and failed expectations of a run, as recorded in the warehouse."""
+    engine = make_engine(settings.warehouse_url, settings.sqlite_path)
+    key = {"d": settings.dataset_name, "ds": ds}
+    with engine.connect() as conn:
+        counts = (
+            conn.execute(
+                sa.text(
+                    "SELECT table_name, raw_rows, clean_rows, quarantined_rows, duplicate_rows"
+                    " FROM data_reconciliation WHERE dataset = :d AND run_date = :ds ORDER BY table_name"
+                ),
+                key,
+            )
+            .mappings()
+            .all()
+        )
+        reasons = (
+            conn.execute(
+                sa.text(
+                    "SELECT table_name, reason, rows_quarantined, sample_file, sample_line FROM quarantine_summary"
+                    " WHERE dataset = :d AND run_date = :ds ORDER BY rows_quarantined DESC, reason"
+                ),
+                key,
+            )
+            .mappings()
+            .all()
+        )
+        checks = (
+            conn.execute(
+                sa.text(
+                    "SELECT suite, expectation_key, severity, success, observed_value, unexpected_count"
+                    " FROM data_quality_results WHERE dataset = :d AND run_date = :ds ORDER BY suite, expectation_key"
+                ),
+                key,
+            )
+            .mappings()
+            .all()
+        )
+    engine.dispose()
+    lines = ["", f"  Data quality of {settings.dataset_name} {ds}:"]
+    for c in counts:
+        lines.append(
+            f"  {c['table_name']:<13} raw {c['raw_rows']} = clean {c['clean_rows']} + quarantined "
+            f"{c['quarantined_rows']} + duplicates {c['duplicate_rows']}"
+        )
+    for r in reasons[:8]:
+        lines.append(
+            f"  quarantined {r['rows_quarantined']:>6} {r['table_name']}: {r['reason']} "
+            f"(first: {r['sample_file']} line {r['sample_line']})"
+        )
+    failed = [c for c in checks if not c["success"]]
+    lines.append(f"  expectations: {len(checks) - len(failed)} of {len(checks)} met")
+    for c in failed:
+        lines.append(
+            f"  FAILED {c['severity']:<8} {c['suite']}.{c['expectation_key']}: observed {c['observed_value']}"
+            + (f", {c['unexpected_count']} unexpected" if c["unexpected_count"] is not None else "")
+        )
+    docs = settings.data_docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    if docs.exists():
+        lines.append(f"  Data Docs: file://{docs}")
+    return "\n".join(lines)
 
 
 def summary(settings: Settings, ds: str) -> str:
@@ -75,7 +139,7 @@ def summary(settings: Settings, ds: str) -> str:
     timings = json.loads(run["task_timings"] or "{}")
     if timings:
         lines += ["", "  Task wall times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + quality(settings, ds)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,8 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     show.add_argument(
         "--conf", default="{}", help="the run's Params as JSON (dataset/source pick the data set)"
     )
+    check = commands.add_parser("quality", help="what a run's validation and cleaning found")
+    for sub in (check,):
+        sub.add_argument("--ds", required=True)
+        sub.add_argument("--conf", default="{}", help="the run's Params as JSON")
     args = parser.parse_args(argv)
-    print(summary(Settings.from_params(args.conf), args.ds))
+    report = summary if args.command == "summary" else quality
+    print(report(Settings.from_params(args.conf), args.ds))
 
 
 if __name__ == "__main__":

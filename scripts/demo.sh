@@ -24,7 +24,9 @@ if [ "$state" != "success" ]; then
   echo "The run did not succeed (state: ${state:-unknown}). Errors from the log:" >&2
   # The job's own exception (ValidationFailed, SourceError, ...) names the file, line and column;
   # Airflow repeats it once unprefixed, which is the copy shown here (once per distinct line).
-  grep -E "^([A-Za-z_.]+(Failed|Error|Exception): |- )" "$log" | awk '!seen[$0]++' | tail -20 | cut -c1-500 >&2
+  grep -E "^ *([A-Za-z_.]+(Failed|Error|Exception): |- )" "$log" | awk '!seen[$0]++' | tail -20 | cut -c1-500 >&2
+  # What validation and cleaning recorded before the stop (nothing if ingest itself failed).
+  python -m recflow.cli quality --ds "$DS" --conf "$CONF" >&2 2>/dev/null || true
   exit 1
 fi
 python -m recflow.cli summary --ds "$DS" --conf "$CONF"
