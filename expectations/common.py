@@ -81,6 +81,15 @@ def clean_interactions_suite(
         expectations.append(
             E.ExpectColumnValuesToNotBeNull(column=column, meta=meta(CRITICAL, f"{column} set"))
         )
+    # The types ALS and the warehouse rely on (a string weight would train silently wrong).
+    types = {"user_id": "StringType", "item_id": "StringType", "user_idx": "IntegerType",
+             "item_idx": "IntegerType", "event_type": "StringType", "weight": "DoubleType", "ts": "TimestampType"}  # fmt: skip
+    for column, type_ in types.items():
+        expectations.append(
+            E.ExpectColumnValuesToBeOfType(
+                column=column, type_=type_, meta=meta(CRITICAL, f"{column} is {type_}")
+            )
+        )
     for column in ("user_idx", "item_idx"):
         expectations.append(
             E.ExpectColumnValuesToBeBetween(

@@ -77,6 +77,10 @@ def quality(settings: Settings, ds: str) -> str:
             f"  quarantined {r['rows_quarantined']:>6} {r['table_name']}: {r['reason']} "
             f"(first: {r['sample_file']} line {r['sample_line']})"
         )
+    if not checks and not counts:
+        return "\n".join(
+            [*lines, "  nothing recorded: the run stopped before validation (see the error above)"]
+        )
     failed = [c for c in checks if not c["success"]]
     lines.append(f"  expectations: {len(checks) - len(failed)} of {len(checks)} met")
     for c in failed:
