@@ -75,7 +75,7 @@ def raw_referential_suite(max_bad_row_fraction: float):
 def raw_checks(raw: dict[str, DataFrame], detected, settings) -> list:
     layout = detected.layout
     n_fields = len(layout.file_for("interactions").columns)
-    interactions = raw_interactions_view(raw["interactions"]).cache()
+    interactions = raw_interactions_view(raw["interactions"])  # raw is cached by the caller
     checks = [
         (
             interactions,

@@ -60,6 +60,9 @@ def clean(spark: SparkSession, settings: Settings, ds: str) -> dict:
             known, rule = catalogue_rule(written["items"], [str(p) for p in detected.files["items"]])
             cleaner, extra = dataclasses.replace(cleaner, typed=_joined(cleaner.typed, known)), [rule]
         cleaned = clean_table(raw, cleaner, extra)
+        # The clean table, its write and the two reconciliation counts all start from the rows
+        # that passed: Spark's cache manager serves them from this one computation.
+        cleaned.passed.cache()
         kept = cleaned.clean.drop("_file", "_line", "_raw", "_in_catalogue")
         if table == "interactions":
             kept = assign_ids(spark, settings, kept, ds)
@@ -73,6 +76,7 @@ def clean(spark: SparkSession, settings: Settings, ds: str) -> dict:
             _reconcile(table, raw.count(), written[table].count(), quarantined.count(), cleaned)
         )
         quarantine += summarise_quarantine(quarantined, table)
+        cleaned.passed.unpersist()
         raw.unpersist()
     derived = derived_tables(settings, written)
     for table, frame in derived.items():

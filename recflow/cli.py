@@ -12,6 +12,7 @@ import json
 import sqlalchemy as sa
 
 from recflow.config import Settings
+from recflow.validation import docs_index
 from recflow.warehouse.engine import make_engine
 
 SAMPLE_SQL = sa.text(
@@ -88,7 +89,7 @@ def quality(settings: Settings, ds: str) -> str:
             f"  FAILED {c['severity']:<8} {c['suite']}.{c['expectation_key']}: observed {c['observed_value']}"
             + (f", {c['unexpected_count']} unexpected" if c["unexpected_count"] is not None else "")
         )
-    docs = settings.data_docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    docs = docs_index(settings.data_docs_dir)
     if docs.exists():
         lines.append(f"  Data Docs: file://{docs}")
     return "\n".join(lines)

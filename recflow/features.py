@@ -15,8 +15,6 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from recflow.config import DEFAULT_EVENT_WEIGHTS  # noqa: F401  (defaults live with the other settings)
-
 
 def event_weight(event_type: Column, weights: dict[str, float]) -> Column:
     """The weight of each event type; an unconfigured type weighs 0 (it cannot occur: unknown

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from recflow.config import Settings
 from recflow.sources import resolve_source_path, source_module
-from recflow.sources.base import Detected, SourceError
+from recflow.sources.base import Detected, SourceError, header_of
 from recflow.textfiles import read_lines, split_fields
 
 
@@ -39,10 +39,11 @@ def ingest(spark: SparkSession, settings: Settings, ds: str) -> dict:
                 raise SourceError(f"{path} is empty")
         target = settings.lake_path("raw", table, ds)
         try:
-            lines = read_lines(spark, [str(p) for p in paths])
             if spec.header is not None:
-                _check_headers(lines, spec, detected.layout.name)
-            split_fields(lines, spec).write.mode("overwrite").parquet(target)
+                _check_headers(paths, spec, detected.layout.name)
+            split_fields(read_lines(spark, [str(p) for p in paths]), spec).write.mode("overwrite").parquet(
+                target
+            )
         except (Py4JJavaError, PySparkException) as exc:
             # A truncated .gz (an interrupted download) fails deep inside Spark with pages of
             # Java stack; say which file and why instead.
@@ -61,11 +62,12 @@ def ingest(spark: SparkSession, settings: Settings, ds: str) -> dict:
     }
 
 
-def _check_headers(lines, spec, layout_name: str) -> None:
-    from recflow.textfiles import header_fields
-
-    for file, found in header_fields(lines, spec).items():
-        if tuple(found) != spec.header:
+def _check_headers(paths: list[Path], spec, layout_name: str) -> None:
+    """Header-detected layouts matched already; this catches a file found by name alone
+    (MovieLens latest's ratings.csv) whose header is wrong."""
+    for file in paths:
+        found = header_of(file, spec)
+        if found != list(spec.header):
             raise SourceError(
                 f"{file} line 1: header {found} does not match the {layout_name} layout "
                 f"{list(spec.header)} (wrong delimiter or columns?)"

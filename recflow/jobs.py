@@ -23,6 +23,13 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return parser.parse_args(argv)
 
 
+def run_step(spark, name: str, step: Step, settings: Settings, ds: str) -> dict:
+    """`step(spark, settings, ds) -> facts`, its facts kept in the lake for later tasks."""
+    facts = step(spark, settings, ds)
+    write_facts(spark, settings.lake_path("facts", name, ds), facts)
+    return facts
+
+
 def run_job(
     name: str,
     step: Step,
@@ -44,9 +51,11 @@ def run_job(
     started = time.monotonic()
     spark = get_spark(f"recflow-{name}-{settings.dataset_name}-{args.ds}", settings.checkpoint_dir)
     try:
-        facts = step(spark, settings, args.ds)
-        facts["job_seconds"] = round(time.monotonic() - started, 3)
-        write_facts(spark, settings.lake_path("facts", name, args.ds), facts)
+
+        def timed(*step_args) -> dict:
+            return step(*step_args) | {"job_seconds": round(time.monotonic() - started, 3)}
+
+        facts = run_step(spark, name, timed, settings, args.ds)
         # Validation results are long; the log shows their tally, the lake keeps them whole.
         shown = {k: (f"{len(v)} results" if k == "results" else v) for k, v in facts.items()}
         logging.getLogger(name).info("facts: %s", shown)

@@ -35,13 +35,8 @@ def read_parquet(uri: str, columns: list[str]):
 def build_bundle(
     settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]
 ) -> PublishBundle:
-    facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in
-             ("train", "evaluate", "clean", "validate_raw", "validate_clean")}  # fmt: skip
-    quality = [
-        {k: r[k] for k in QUALITY_COLUMNS}
-        for name in ("validate_raw", "validate_clean")
-        for r in facts[name]["results"]
-    ]
+    facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in ("train", "evaluate")}
+    quality = quality_bundle(settings, ds, required=True)
     return PublishBundle(
         dataset=settings.dataset_name,
         run_date=datetime.date.fromisoformat(ds),
@@ -56,19 +51,22 @@ def build_bundle(
             settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]
         ),
         items=read_parquet(settings.lake_path("clean", "items", ds), ["item_id", "title", "genres"]),
-        quality_results=quality,
-        reconciliation=facts["clean"]["reconciliation"],
-        quarantine=facts["clean"]["quarantine"],
+        quality_results=quality.quality_results,
+        reconciliation=quality.reconciliation,
+        quarantine=quality.quarantine,
     )
 
 
-def quality_bundle(settings: Settings, ds: str) -> QualityBundle:
-    """The data-quality facts the run has produced so far (a step that never ran has none)."""
+def quality_bundle(settings: Settings, ds: str, required: bool = False) -> QualityBundle:
+    """The data-quality facts the run has produced so far. A step that never ran has none,
+    unless `required` (publishing a finished run, where a missing step is an error)."""
     facts = {}
     for name in ("validate_raw", "clean", "validate_clean"):
         try:
             facts[name] = read_facts(settings.lake_path("facts", name, ds))
         except FileNotFoundError:
+            if required:
+                raise
             facts[name] = {}
     return QualityBundle(
         dataset=settings.dataset_name,

@@ -74,17 +74,6 @@ def split_fields(lines: DataFrame, spec: TableFile) -> DataFrame:
     return df.select("_file", "_line", "_raw", "_valid_utf8", F.size("_fields").alias("_n_fields"), *columns)
 
 
-def header_fields(lines: DataFrame, spec: TableFile) -> dict[str, list[str]]:
-    """Each file's first line split into fields, to compare with the layout's expected header."""
-    first = lines.where(F.col("_line") == 1).select("_file", _decoded(spec).alias("text")).collect()
-    return {
-        row["_file"]: [
-            f.strip().strip('"') for f in row["text"].lstrip("\ufeff").rstrip("\r").split(spec.sep)
-        ]
-        for row in first
-    }
-
-
 def _is_utf8(spec: TableFile) -> bool:
     return spec.encoding.upper() in ("UTF-8", "UTF8")
 

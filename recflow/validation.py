@@ -33,6 +33,11 @@ SPARK_SOURCE = "recflow_spark"
 WHOLE_DATAFRAME = "whole_dataframe"
 
 
+def docs_index(docs_dir: str | Path) -> Path:
+    """The Data Docs site's index.html under a docs_dir given to run_suites."""
+    return Path(docs_dir) / "gx" / "uncommitted" / "data_docs" / DOCS_SITE / "index.html"
+
+
 class ValidationFailed(RuntimeError):
     pass
 

@@ -2,8 +2,9 @@
 canonical interactions / items / users tables (see recflow.sources.base).
 
 A source module provides LAYOUTS, layout_named(), detect(location) -> Detected,
-cleaners(layout, settings) -> {table: TableCleaner}, and optionally derive(clean tables) ->
-tables built from the clean ones (an e-commerce log has no catalogue: items come from events).
+cleaners(layout, settings) -> {table: TableCleaner}, generate_sample(target, settings), and
+optionally derive(clean tables) -> tables built from the clean ones (an e-commerce log has no
+catalogue: items come from events) and DOWNLOADABLE names with download(name, target_root).
 """
 
 from __future__ import annotations
@@ -21,17 +22,12 @@ from recflow.sources.base import SourceError
 class SourceInfo:
     module: str
     explicit: bool  # ratings (a rating model and RMSE make sense) or implicit events
-    event_types: tuple[str, ...]
 
 
 SOURCES = {
-    "movielens": SourceInfo("recflow.sources.movielens", explicit=True, event_types=("rating",)),
-    "ecommerce": SourceInfo(
-        "recflow.sources.ecommerce",
-        explicit=False,
-        event_types=("view", "cart", "remove_from_cart", "purchase"),
-    ),
-    "tv": SourceInfo("recflow.sources.tv", explicit=False, event_types=("watch",)),
+    "movielens": SourceInfo("recflow.sources.movielens", explicit=True),
+    "ecommerce": SourceInfo("recflow.sources.ecommerce", explicit=False),
+    "tv": SourceInfo("recflow.sources.tv", explicit=False),
 }
 
 
@@ -44,46 +40,23 @@ def derived_tables(settings: Settings, clean: dict) -> dict:
     return derive(clean) if derive else {}
 
 
-def generate_sample(settings: Settings, target: Path) -> None:
-    """Write the source's generated sample into `target` (deterministic in the settings)."""
-    if settings.source == "movielens":
-        from recflow.generate.movielens import generate_movielens
-
-        generate_movielens(
-            target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed
-        )
-    elif settings.source == "ecommerce":
-        from recflow.generate.ecommerce import generate_ecommerce
-
-        generate_ecommerce(
-            target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed
-        )
-    else:
-        from recflow.generate.tv import generate_tv
-
-        generate_tv(
-            target, n_households=settings.sample_users, n_channels=settings.sample_items, seed=settings.seed
-        )
-
-
 def resolve_source_path(settings: Settings) -> Path:
     """What to ingest: the user's folder or file, a downloaded public set, or the generated sample."""
+    module = source_module(settings.source)
     if settings.path is None:
         target = settings.sample_dir
         if not (target / "_SUCCESS").exists():
-            generate_sample(settings, target)
+            module.generate_sample(target, settings)
             (target / "_SUCCESS").touch()
         return target
     candidate = Path(settings.path).expanduser()
     if candidate.exists():
         return candidate
-    if settings.source == "movielens":
-        from recflow.sources import movielens
-
-        if settings.path in movielens.DOWNLOADABLE:
-            return movielens.download(settings.path, settings.data_dir / "downloads")
+    downloadable = getattr(module, "DOWNLOADABLE", ())
+    if settings.path in downloadable:
+        return module.download(settings.path, settings.data_dir / "downloads")
+    if downloadable:
         raise SourceError(
-            f"path {settings.path!r} is neither a folder nor a MovieLens name "
-            f"({', '.join(movielens.DOWNLOADABLE)})"
+            f"path {settings.path!r} is neither a folder nor a {module.TITLE} name ({', '.join(downloadable)})"
         )
     raise SourceError(f"{settings.source} path {settings.path!r} does not exist")

@@ -24,7 +24,7 @@ from recflow.features import event_weight, more_events_than
 from recflow.sources.base import Detected, Layout, TableCleaner, detect_by_header
 from recflow.textfiles import TableFile
 
-NAME = "ecommerce"
+TITLE = "e-commerce"
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 # Retailrocket's names for the same funnel steps (it has no removal event).
 RETAILROCKET_EVENTS = {"view": "view", "addtocart": "cart", "transaction": "purchase"}
@@ -57,7 +57,7 @@ def layout_named(name: str) -> Layout:
 
 
 def detect(location: str | Path) -> Detected:
-    return detect_by_header(location, LAYOUTS, "e-commerce")
+    return detect_by_header(location, LAYOUTS, TITLE)
 
 
 # --- row rules and typing (pure DataFrame functions) ------------------------------------------
@@ -219,3 +219,11 @@ def derive(clean: dict[str, DataFrame]) -> dict[str, DataFrame]:
         F.count_if(F.col("event_type") == "purchase").alias("n_purchases"),
     )
     return {"items": items, "users": users}
+
+
+def generate_sample(target: Path, settings) -> None:
+    from recflow.generate.ecommerce import generate_ecommerce
+
+    generate_ecommerce(
+        target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed
+    )

@@ -25,6 +25,7 @@ from recflow.textfiles import TableFile
 
 log = logging.getLogger(__name__)
 
+TITLE = "MovieLens"
 DOWNLOAD_URL = "https://files.grouplens.org/datasets/movielens/{name}.zip"
 DOWNLOADABLE = ("ml-100k", "ml-1m", "ml-latest-small", "ml-latest")
 
@@ -304,3 +305,11 @@ def cleaners(layout: Layout, settings) -> dict[str, TableCleaner]:
             order=[F.col("_line")],
         )
     return cleaners
+
+
+def generate_sample(target: Path, settings) -> None:
+    from recflow.generate.movielens import generate_movielens
+
+    generate_movielens(
+        target, n_users=settings.sample_users, n_items=settings.sample_items, seed=settings.seed
+    )

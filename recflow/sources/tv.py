@@ -25,7 +25,7 @@ from recflow.features import more_events_than, watch_minutes
 from recflow.sources.base import Detected, Layout, TableCleaner, detect_by_header
 from recflow.textfiles import TableFile
 
-NAME = "tv"
+TITLE = "TV viewing"
 EVENT_TYPES = ("watch",)
 VIEWING_COLUMNS = ("channel_id", "cellid", "program_date", "program_hour", "watch_time_portrait")
 CHANNEL_COLUMNS = ("channel_id", "channel_name", "genre")
@@ -46,7 +46,7 @@ def layout_named(name: str) -> Layout:
 
 
 def detect(location: str | Path) -> Detected:
-    return detect_by_header(location, LAYOUTS, "TV viewing")
+    return detect_by_header(location, LAYOUTS, TITLE)
 
 
 def _is_not_key(column: str) -> Column:
@@ -156,3 +156,12 @@ def derive(clean: dict[str, DataFrame]) -> dict[str, DataFrame]:
             "item_id", F.col("item_id").alias("title"), F.lit("").alias("genres")
         ).distinct()
     return derived
+
+
+def generate_sample(target: Path, settings) -> None:
+    """sample_users households watching sample_items channels."""
+    from recflow.generate.tv import generate_tv
+
+    generate_tv(
+        target, n_households=settings.sample_users, n_channels=settings.sample_items, seed=settings.seed
+    )

@@ -22,11 +22,12 @@ import pytest
 
 from recflow.clean import clean
 from recflow.config import Settings
-from recflow.facts import read_facts, write_facts
+from recflow.facts import read_facts
 from recflow.generate.ecommerce import generate_ecommerce
 from recflow.generate.movielens import generate_movielens
 from recflow.generate.tv import generate_tv
 from recflow.ingest import ingest
+from recflow.jobs import run_step
 from recflow.sources import ecommerce
 from recflow.sources.base import SourceError
 from recflow.validation import ValidationFailed, enforce
@@ -54,20 +55,13 @@ def _settings(data_dir: Path, **params) -> Settings:
     return dataclasses.replace(Settings.from_params(params), data_dir=data_dir, lake_uri=None)
 
 
-def run_step(spark, name: str, step, settings: Settings, ds: str = DS) -> dict:
-    """recflow.jobs.run_job without the SparkSession: run the step, keep its facts in the lake."""
-    facts = step(spark, settings, ds)
-    write_facts(spark, settings.lake_path("facts", name, ds), facts)
-    return facts
-
-
 def _run(spark, data_dir: Path, steps=("ingest", "clean"), **params) -> tuple[Settings, dict]:
     """Run `steps` in order; a validate step's critical failures raise ValidationFailed, and
     every clean is followed by the reconciliation check."""
     settings = _settings(data_dir, **params)
     facts = {}
     for name in steps:
-        facts[name] = run_step(spark, name, STEPS[name], settings)
+        facts[name] = run_step(spark, name, STEPS[name], settings, DS)
         if name == "clean":
             _assert_reconciles(spark, settings, facts)
         if name.startswith("validate"):
@@ -533,7 +527,7 @@ def test_rees46_file_of_one_line_fifty_times_reconciles_and_fails_clean_validati
     assert _reconciliation(facts) == {"interactions": (50, 1, 0, 49)}
     assert facts["clean"]["quarantine"] == []  # duplicates are not bad rows
     with pytest.raises(ValidationFailed) as excinfo:
-        enforce(run_step(spark, "validate_clean", validate_clean, settings)["results"])
+        enforce(run_step(spark, "validate_clean", validate_clean, settings, DS)["results"])
     message = str(excinfo.value)
     assert "at least two users (column user_idx): observed 1" in message
     assert "at least two items (column item_idx): observed 1" in message

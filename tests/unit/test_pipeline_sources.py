@@ -12,11 +12,11 @@ import pytest
 
 from recflow.clean import clean
 from recflow.config import Settings
-from recflow.facts import write_facts
 from recflow.generate.ecommerce import generate_ecommerce
 from recflow.generate.tv import generate_tv
 from recflow.idmap import mapping_path
 from recflow.ingest import ingest
+from recflow.jobs import run_step
 from recflow.validation import enforce
 from spark_jobs.evaluate import evaluate
 from spark_jobs.recommend import recommend
@@ -41,12 +41,6 @@ STEPS = [
 
 def _settings(data_dir: Path, **params) -> Settings:
     return dataclasses.replace(Settings.from_params({**MODEL, **params}), data_dir=data_dir, lake_uri=None)
-
-
-def run_step(spark, name: str, step, settings: Settings, ds: str) -> dict:
-    facts = step(spark, settings, ds)
-    write_facts(spark, settings.lake_path("facts", name, ds), facts)
-    return facts
 
 
 def run_chain(spark, settings: Settings, ds: str, steps=STEPS) -> dict:

@@ -13,8 +13,9 @@ import pytest
 
 from recflow.clean import clean
 from recflow.config import Settings
-from recflow.facts import read_facts, write_facts
+from recflow.facts import read_facts
 from recflow.ingest import ingest
+from recflow.jobs import run_step
 from recflow.validation import ValidationFailed, enforce
 from spark_jobs.evaluate import evaluate
 from spark_jobs.recommend import recommend
@@ -30,13 +31,6 @@ SAMPLE = {"sample_users": 120, "sample_items": 100, "max_iter": 5, "rank": 10}
 
 def _settings(data_dir: Path, **params) -> Settings:
     return dataclasses.replace(Settings.from_params({**SAMPLE, **params}), data_dir=data_dir, lake_uri=None)
-
-
-def run_step(spark, name: str, step, settings: Settings, ds: str = DS) -> dict:
-    """recflow.jobs.run_job without the SparkSession: run the step, keep its facts in the lake."""
-    facts = step(spark, settings, ds)
-    write_facts(spark, settings.lake_path("facts", name, ds), facts)
-    return facts
 
 
 def _read_u_data(path: Path) -> list[list[str]]:
@@ -56,7 +50,7 @@ def pipeline(spark, tmp_path_factory):
         ("evaluate", evaluate),
         ("recommend", recommend),
     ]:
-        facts[name] = run_step(spark, name, step, settings)
+        facts[name] = run_step(spark, name, step, settings, DS)
     recs = spark.read.parquet(settings.lake_path("recs", "recommendations", DS))
     return settings, facts, [r.asDict() for r in recs.collect()]
 
@@ -144,7 +138,7 @@ def test_facts_are_kept_in_the_lake(pipeline):
 
 def test_recommend_again_gives_identical_rows(spark, pipeline):
     settings, facts, recs = pipeline
-    again = run_step(spark, "recommend", recommend, settings)
+    again = run_step(spark, "recommend", recommend, settings, DS)
     rerun = [
         r.asDict() for r in spark.read.parquet(settings.lake_path("recs", "recommendations", DS)).collect()
     ]
@@ -177,8 +171,8 @@ def test_wrong_delimiter_in_30_percent_of_lines_stops_the_run(spark, pipeline, t
         )
     )
     settings = _settings(tmp_path / "data", path=str(source))
-    run_step(spark, "ingest", ingest, settings)
-    facts = run_step(spark, "validate_raw", validate_raw, settings)
+    run_step(spark, "ingest", ingest, settings, DS)
+    facts = run_step(spark, "validate_raw", validate_raw, settings, DS)
 
     with pytest.raises(ValidationFailed) as excinfo:
         enforce(facts["results"])
@@ -203,9 +197,9 @@ def test_a_few_bad_lines_are_quarantined_and_the_run_goes_on(spark, pipeline, tm
     (source / "u.data").write_text("\n".join(lines) + "\n")
     settings = _settings(tmp_path / "data", path=str(source))
 
-    run_step(spark, "ingest", ingest, settings)
-    enforce(run_step(spark, "validate_raw", validate_raw, settings)["results"])  # must not raise
-    facts = run_step(spark, "clean", clean, settings)
+    run_step(spark, "ingest", ingest, settings, DS)
+    enforce(run_step(spark, "validate_raw", validate_raw, settings, DS)["results"])  # must not raise
+    facts = run_step(spark, "clean", clean, settings, DS)
 
     quarantined = spark.read.parquet(settings.lake_path("quarantine", "interactions", DS)).collect()
     assert sorted((r["_line"], r["column"], r["reason"]) for r in quarantined) == [
@@ -237,8 +231,8 @@ def test_duplicate_ratings_are_counted_and_reconcile(spark, pipeline, tmp_path):
     (source / "u.data").write_text("\n".join([*lines, lines[0], rerated]) + "\n")
     settings = _settings(tmp_path / "data", path=str(source))
 
-    run_step(spark, "ingest", ingest, settings)
-    facts = run_step(spark, "clean", clean, settings)
+    run_step(spark, "ingest", ingest, settings, DS)
+    facts = run_step(spark, "clean", clean, settings, DS)
 
     interactions = next(r for r in facts["reconciliation"] if r["table_name"] == "interactions")
     assert (interactions["raw_rows"], interactions["clean_rows"]) == (len(lines) + 2, len(lines))
