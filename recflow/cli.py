@@ -118,22 +118,41 @@ def summary(settings: Settings, ds: str) -> str:
             .first()
         )
         sample = conn.execute(SAMPLE_SQL, {"dataset": settings.dataset_name}).mappings().all()
+        registry = (
+            conn.execute(
+                sa.text(
+                    "SELECT reason, params, champion_version FROM model_registry"
+                    " WHERE dataset = :d AND run_date = :ds"
+                ),
+                {"d": settings.dataset_name, "ds": ds},
+            )
+            .mappings()
+            .first()
+        )
+        champion = conn.execute(
+            sa.text("SELECT model_version FROM model_registry WHERE dataset = :d AND is_champion"),
+            {"d": settings.dataset_name},
+        ).scalar()
     engine.dispose()
     if run is None:
         raise SystemExit(f"No published run for dataset {settings.dataset_name!r} on {ds} in {engine.url}")
     metrics = json.loads(run["metrics"])
+    verb = "Published" if run["status"] == "published" else f"Trained ({run['status']})"
     lines = [
         "",
-        f"Published {settings.dataset_name} {ds}: model {run['model_version']}, "
+        f"{verb} {settings.dataset_name} {ds}: model {run['model_version']}; serving {champion}, "
         f"{totals['n']} recommendations for {totals['users']} users",
         f"  warehouse: {engine.url.render_as_string(hide_password=True)}",
         f"  lake:      {settings.lake}",
-        "",
-        f"  {'metric':<14}{'ALS':>10}{'popularity':>12}",
     ]
-    for metric in sorted(metrics["als"]):
+    if registry is not None:
+        lines += [f"  gate:      {registry['reason']}", f"  settings:  {registry['params']}"]
+    models = [m for m in ("als", "champion", "popularity", "bias") if m in metrics]
+    lines += ["", f"  {'metric':<20}" + "".join(f"{m:>12}" for m in models)]
+    for metric in sorted({key for m in models for key in metrics[m]}):
+        cells = [metrics[m].get(metric) for m in models]
         lines.append(
-            f"  {metric:<14}{metrics['als'][metric]:>10.4f}{metrics['popularity'].get(metric, float('nan')):>12.4f}"
+            f"  {metric:<20}" + "".join(f"{c:>12.4f}" if c is not None else f"{'':>12}" for c in cells)
         )
     lines += ["", "  Sample recommendations:"]
     for row in sample:

@@ -8,6 +8,7 @@ without passing anything but that JSON between them.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import os
@@ -21,7 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("movielens", "ecommerce", "tv")
 # Implicit feedback per e-commerce event type (see recflow.features for why these values).
 DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "remove_from_cart": -3.0, "purchase": 5.0}
-SPLITS = ("random",)
+SPLITS = ("random", "stratified", "temporal")
+PRIMARY_METRICS = ("ndcg", "precision", "recall", "map", "rmse")
 FEEDBACK = ("implicit", "explicit")
 
 
@@ -43,20 +45,43 @@ class Settings:
     # one source (ml-100k and ml-1m, say) need two names, since their ids collide.
     dataset: str | None = None
 
-    # The recommender: ALS on implicit feedback (ratings as confidence) ranks far better than
-    # ALS fitted to rating values (NDCG@10 0.39 vs 0.02 on ML-100K), so it is the default.
+    # The recommender (recflow.models.als): implicit ALS, ratings or event weights read as
+    # confidence, its scores blended with popularity. Defaults are the best of the search on
+    # MovieLens 100K (benchmarks/quality.py): NDCG@10 0.47 where ALS fitted to rating values
+    # scores 0.03. feedback="explicit" ranks by predicted rating instead.
     top_k: int = 10
     feedback: str = "implicit"
-    rank: int = 50
-    reg_param: float = 1.0
-    alpha: float = 10.0
-    max_iter: int = 10
+    rank: int = 64
+    reg_param: float = 0.3
+    alpha: float = 2.0
+    max_iter: int = 15
+    blend: float = 0.45
     seed: int = 42
-    # The rating model, explicit ALS, predicts star ratings (RMSE, MAE).
-    rating_rank: int = 10
+    # The rating model (rating sources): explicit ALS blended with the bias-only baseline
+    # (recflow.models.rating), for predicted stars (RMSE, MAE).
+    rating_rank: int = 20
     rating_reg_param: float = 0.1
+    rating_max_iter: int = 15
+    # Evaluation split (recflow.split): random pairs, a fraction of each user's rows
+    # (stratified), or temporal: each user's last `test_last_n` rows, or every row from
+    # `test_since` (a date, UTC) on when it is set.
     test_fraction: float = 0.2
     split: str = "random"
+    test_last_n: int = 1
+    test_since: str | None = None
+
+    # Hyperparameter search (recflow.tuning): this many seeded trials drawn from the grid
+    # `search_space` (Param name -> candidate values; empty: the built-in grid), scored on a
+    # validation split carved out of train; 0 trains the settings above as they are.
+    tuning_trials: int = 6
+    search_space: dict = field(default_factory=dict)
+
+    # Champion/challenger: a new model replaces the published one only if its primary metric
+    # (at top_k; rmse for explicit rating models) is no worse than the champion's, both scored
+    # on this run's test split, by more than `champion_tolerance` (absolute).
+    primary_metric: str = "ndcg"
+    champion_tolerance: float = 0.01
+    force_publish: bool = False
 
     # Data quality: above this share of bad rows a file is rejected outright (likely the wrong
     # layout); below it, bad rows go to quarantine and the run goes on.
@@ -87,9 +112,10 @@ class Settings:
     warehouse_url: str | None = field(default_factory=lambda: _env("RECFLOW_WAREHOUSE_URL"))
 
     PARAM_FIELDS = (
-        "source", "path", "dataset", "top_k", "feedback", "rank", "reg_param", "alpha", "max_iter", "seed",
-        "rating_rank", "rating_reg_param",
-        "test_fraction", "split", "max_bad_row_fraction", "sample_users", "sample_items",
+        "source", "path", "dataset", "top_k", "feedback", "rank", "reg_param", "alpha", "max_iter", "blend",
+        "seed", "rating_rank", "rating_reg_param", "rating_max_iter",
+        "test_fraction", "split", "test_last_n", "test_since", "tuning_trials", "search_space",
+        "primary_metric", "champion_tolerance", "force_publish", "max_bad_row_fraction", "sample_users", "sample_items",
         "source_time_zone", "max_events_per_user_day", "max_row_count_change", "max_event_mix_change",
         "event_weights", "watch_time_cap_s", "min_user_interactions", "min_item_interactions",
     )  # fmt: skip
@@ -118,6 +144,13 @@ class Settings:
             raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.primary_metric not in PRIMARY_METRICS:
+            raise ValueError(f"primary_metric must be one of {PRIMARY_METRICS}, got {self.primary_metric!r}")
+        if self.test_since is not None:
+            try:
+                datetime.date.fromisoformat(self.test_since)
+            except ValueError:
+                raise ValueError(f"test_since must be a date YYYY-MM-DD, got {self.test_since!r}") from None
         if not 0 < self.test_fraction < 1:
             raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
         unknown_events = sorted(set(self.event_weights) - set(DEFAULT_EVENT_WEIGHTS))
@@ -129,9 +162,9 @@ class Settings:
             ZoneInfo(self.source_time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"source_time_zone {self.source_time_zone!r} is not an IANA time zone") from None
-        for name in ("top_k", "rank", "rating_rank", "max_iter", "sample_users", "sample_items",
+        for name in ("top_k", "rank", "rating_rank", "max_iter", "rating_max_iter", "sample_users", "sample_items",
                      "max_events_per_user_day", "watch_time_cap_s", "min_user_interactions",
-                     "min_item_interactions"):  # fmt: skip
+                     "min_item_interactions", "test_last_n"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in (
@@ -140,6 +173,9 @@ class Settings:
             "alpha",
             "max_row_count_change",
             "max_event_mix_change",
+            "champion_tolerance",
+            "tuning_trials",
+            "blend",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -183,8 +219,10 @@ class Settings:
         return self.data_dir / "warehouse.db"
 
     def model_params(self) -> dict[str, Any]:
-        keys = ("feedback", "rank", "reg_param", "alpha", "max_iter", "seed", "rating_rank", "rating_reg_param",
-                "test_fraction", "split", "min_user_interactions", "min_item_interactions")  # fmt: skip
+        keys = ("feedback", "rank", "reg_param", "alpha", "max_iter", "blend", "seed", "rating_rank",
+                "rating_reg_param", "rating_max_iter",
+                "test_fraction", "split", "test_last_n", "test_since", "min_user_interactions",
+                "min_item_interactions", "tuning_trials", "search_space")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     def model_version(self, ds: str) -> str:
@@ -211,9 +249,17 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
             return int(value)
         if annotation == "float":
             return float(value)
+        if annotation == "bool":
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                return value.strip().lower() in ("true", "1")
+            if isinstance(value, bool | int) and value in (0, 1):
+                return bool(value)
+            raise ValueError
         if annotation == "dict":
-            # A partial override ({"cart": 4}) keeps the other defaults.
             given = json.loads(value) if isinstance(value, str) else dict(value)
+            if name == "search_space":
+                return {str(k): list(v) for k, v in given.items()}
+            # A partial override ({"cart": 4}) keeps the other defaults.
             return {**DEFAULT_EVENT_WEIGHTS, **{str(k): float(v) for k, v in given.items()}}
     except (TypeError, ValueError, AttributeError):
         raise ValueError(f"Run parameter {name!r} must be {annotation}, got {value!r}") from None

@@ -41,16 +41,35 @@ _PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 
 def previous_partition(settings, stage: str, table: str, ds: str) -> str | None:
     """URI of the latest complete `dt=` partition of a lake table before `ds`, or None."""
+    earlier = partitions_before(settings, stage, table, ds)
+    return earlier[0] if earlier else None
+
+
+def partitions_before(settings, stage: str, table: str, ds: str) -> list[str]:
+    """URIs of the complete `dt=` partitions of a lake table before `ds`, newest first."""
     parent = settings.lake_path(stage, table, ds).rsplit("/", 1)[0]
     filesystem, root = lake_filesystem(parent)
     if filesystem.get_file_info(root).type != pafs.FileType.Directory:
-        return None
+        return []
     dates = sorted(
-        match[1]
-        for info in filesystem.get_file_info(pafs.FileSelector(root))
-        if info.type == pafs.FileType.Directory
-        and (match := _PARTITION.fullmatch(info.base_name))
-        and match[1] < ds
-        and filesystem.get_file_info(f"{info.path}/_SUCCESS").type == pafs.FileType.File
+        (
+            match[1]
+            for info in filesystem.get_file_info(pafs.FileSelector(root))
+            if info.type == pafs.FileType.Directory
+            and (match := _PARTITION.fullmatch(info.base_name))
+            and match[1] < ds
+            and filesystem.get_file_info(f"{info.path}/_SUCCESS").type == pafs.FileType.File
+        ),
+        reverse=True,
     )
-    return f"{parent}/dt={dates[-1]}" if dates else None
+    return [f"{parent}/dt={date}" for date in dates]
+
+
+def write_facts_file(uri: str, facts: dict[str, Any]) -> None:
+    """write_facts without Spark (the Airflow worker): the same layout, a part file and _SUCCESS."""
+    filesystem, root = lake_filesystem(uri)
+    filesystem.create_dir(root, recursive=True)
+    with filesystem.open_output_stream(f"{root}/part-00000.json") as stream:
+        stream.write(json.dumps(facts, sort_keys=True, default=str).encode("utf-8"))
+    with filesystem.open_output_stream(f"{root}/_SUCCESS"):
+        pass

@@ -1,23 +1,49 @@
-"""Evaluation metrics, computed in Spark (nothing large is collected to the driver).
+"""Evaluation metrics, computed in Spark (only the final aggregate row reaches the driver).
 
-Ranking metrics follow the Microsoft Recommenders definitions so figures compare with theirs:
-every test item of a user is relevant (binary relevance); Precision@K divides hits by K;
-Recall@K by the user's number of test items; NDCG@K uses log2 discounts; averaged over the
-users that have test items and were scored.
+Ranking metrics (`ranking_metrics`) follow the Microsoft Recommenders definitions
+(recommenders.evaluation.python_evaluation) so figures compare with theirs. Relevance is binary:
+every test item of a user is relevant. Only the first K positions of a list count (rank <= K,
+rank being the 1-based position in the user's list). The averages run over the users that have
+test items; such a user without a list scores 0 on everything, and users with a list but no
+test items are left out. (MS averages over the users present in both frames instead; the two
+agree when every test user has a list, as the evaluate job ensures.) For a user with relevant
+set R (|R| > 0) and hits H = the list's items within the top K that are in R:
+
+- precision@K = |H| / K (K, not the list's length: a short list cannot reach 1).
+- recall@K = |H| / |R|.
+- ndcg@K = DCG / IDCG with DCG = sum over hits of 1 / log2(rank + 1) and IDCG the same sum
+  over ranks 1..min(|R|, K) (the best list's DCG).
+- map@K = (sum over hits, in rank order, of (hits so far) / rank) / min(|R|, K): MS's
+  `map_at_k`, which since recommenders PR #2004 (fixing issue #1702; current
+  recommenders-team/recommenders main, python_evaluation.py) divides by min(|R|, K), like
+  Spark's RankingEvaluator "meanAveragePrecisionAtK". (MS's other function `map` divides by |R|.)
+- hit_rate@K = share of users with at least one hit (|H| > 0).
+- mrr@K = mean of 1 / (rank of the first hit), 0 for a user with no hit in the top K.
+- f1@K = 2 P R / (P + R) from the averaged precision@K (P) and recall@K (R), 0 when both are 0.
+
+All of these come out of one Spark job (`ranking_metrics`), cross-checked in the tests against
+Spark's RankingEvaluator for precision, recall, NDCG and MAP.
+
+Catalogue metrics (`catalogue_metrics`) judge the lists as a whole against the training data:
+
+- coverage@K = distinct items in the top-K lists / distinct items in train (as MS's
+  catalog_coverage): the share of the catalogue (what the model could recommend) that it does
+  recommend. Above 1 only if the lists hold items train lacks.
+- long_tail_share@K = share of the top-K recommendation rows whose item is in the long tail.
+  The head is the most popular ceil(0.2 * n) of the n train items by number of train rows (ties:
+  the lower item_idx is more popular); every other item, including one absent from train, is
+  long tail.
 """
 
 from __future__ import annotations
 
-from pyspark.ml.evaluation import RankingEvaluator
-from pyspark.sql import DataFrame
+import math
+
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-RANKING_METRICS = {
-    "precision": "precisionAtK",
-    "recall": "recallAtK",
-    "ndcg": "ndcgAtK",
-    "map": "meanAveragePrecisionAtK",
-}
+# Share of the train items, the most popular ones, that make up the head in catalogue_metrics.
+HEAD_SHARE = 0.2
 
 
 def rating_metrics(
@@ -44,21 +70,114 @@ def item_mean_predictions(train: DataFrame, test: DataFrame) -> DataFrame:
 
 
 def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
-    """top_k(user_idx, item_idx, rank) against test(user_idx, item_idx)."""
-    predicted = top_k.groupBy("user_idx").agg(
-        F.transform(
-            F.array_sort(F.collect_list(F.struct("rank", "item_idx"))), lambda s: s["item_idx"].cast("double")
-        ).alias("prediction")
+    """top_k(user_idx, item_idx, rank) against test(user_idx, item_idx): precision@k, recall@k,
+    f1@k, ndcg@k, map@k, hit_rate@k and mrr@k as defined in the module docstring.
+
+    One job, one shuffle: the list rows (rank <= k) and the test rows are unioned and
+    partitioned by user, then grouped by (user, item) (a test item with its rank in the list, if
+    listed; duplicates collapse), then by user (relevant count, hits, DCG, the hits' ranks),
+    then into one row of averages.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    listed = top_k.where(F.col("rank") <= k).select(
+        "user_idx", "item_idx", F.col("rank").cast("int").alias("rank"), F.lit(False).alias("relevant")
     )
-    relevant = test.groupBy("user_idx").agg(F.collect_set(F.col("item_idx").cast("double")).alias("label"))
-    # Users with test items but no list count with zero hits rather than vanishing.
-    joined = relevant.join(predicted, "user_idx", "left").select(
-        F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"), "label"
+    relevant = test.select(
+        "user_idx", "item_idx", F.lit(None).cast("int").alias("rank"), F.lit(True).alias("relevant")
     )
-    joined = joined.cache()
-    metrics = {}
-    for name, spark_name in RANKING_METRICS.items():
-        evaluator = RankingEvaluator(metricName=spark_name, k=k, predictionCol="prediction", labelCol="label")
-        metrics[f"{name}@{k}"] = evaluator.evaluate(joined)
-    joined.unpersist()
-    return metrics
+    pairs = (
+        listed.unionByName(relevant)
+        # Partitioned by user, both groupBys below need no further shuffle.
+        .repartition("user_idx")
+        .groupBy("user_idx", "item_idx")
+        .agg(F.max("relevant").alias("relevant"), F.min("rank").alias("rank"))
+    )
+    hit_rank = F.when(F.col("relevant"), F.col("rank"))  # null unless a relevant item is listed
+    users = (
+        pairs.groupBy("user_idx")
+        .agg(
+            F.count_if("relevant").alias("n_relevant"),
+            F.count(hit_rank).alias("hits"),
+            F.min(hit_rank).alias("first_hit"),
+            F.sum(1.0 / F.log2(hit_rank + 1.0)).alias("dcg"),
+            F.array_sort(F.collect_list(hit_rank)).alias("hit_ranks"),
+        )
+        .where(F.col("n_relevant") > 0)
+    )
+    # IDCG for m = min(|R|, k) relevant items: sum of 1/log2(i + 1) for i = 1..m, looked up.
+    ideal = F.array(*[F.lit(v) for v in _ideal_dcg(k)])
+    cutoff = F.least(F.col("n_relevant"), F.lit(k)).cast("int")
+    # Average precision: the i-th hit (1-based) at rank r adds i / r.
+    precision_sum = F.aggregate(
+        F.transform("hit_ranks", lambda r, i: (i + 1) / r), F.lit(0.0), lambda acc, x: acc + x
+    )
+    per_user = users.select(
+        (F.col("hits") / k).alias("precision"),
+        (F.col("hits") / F.col("n_relevant")).alias("recall"),
+        (F.coalesce(F.col("dcg"), F.lit(0.0)) / F.element_at(ideal, cutoff)).alias("ndcg"),
+        (precision_sum / cutoff).alias("ap"),
+        (F.col("hits") > 0).cast("double").alias("hit"),
+        F.coalesce(1.0 / F.col("first_hit"), F.lit(0.0)).alias("rr"),
+    )
+    row = per_user.agg(
+        *[F.avg(c).alias(c) for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")],
+        F.count("*").alias("n_users"),
+    ).first()
+    if not row["n_users"]:
+        names = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
+        return {f"{name}@{k}": 0.0 for name in names}
+    p, r = row["precision"], row["recall"]
+    return {
+        f"precision@{k}": p,
+        f"recall@{k}": r,
+        f"f1@{k}": 2 * p * r / (p + r) if p + r > 0 else 0.0,
+        f"ndcg@{k}": row["ndcg"],
+        f"map@{k}": row["ap"],
+        f"hit_rate@{k}": row["hit"],
+        f"mrr@{k}": row["rr"],
+    }
+
+
+def catalogue_metrics(top_k: DataFrame, train: DataFrame, k: int) -> dict[str, float]:
+    """coverage@k and long_tail_share@k of the lists top_k(user_idx, item_idx, rank), rank <= k,
+    against train(user_idx, item_idx), as defined in the module docstring. One job; 0.0 for
+    either when its denominator is empty.
+
+    Ranking the train items by popularity is one window over the whole item table (one row per
+    item, so it fits a single partition)."""
+    popularity = train.groupBy("item_idx").agg(F.count(F.lit(1)).alias("train_rows"))
+    everything = Window.partitionBy()
+    head_size = F.ceil(F.count(F.lit(1)).over(everything) * F.lit(HEAD_SHARE))
+    catalogue = popularity.select(
+        "item_idx",
+        F.lit(True).alias("in_train"),
+        (F.row_number().over(everything.orderBy(F.desc("train_rows"), "item_idx")) <= head_size).alias(
+            "in_head"
+        ),
+    )
+    recommended = top_k.where(F.col("rank") <= k).groupBy("item_idx").agg(F.count(F.lit(1)).alias("rec_rows"))
+    row = (
+        recommended.join(catalogue, "item_idx", "full_outer")
+        .agg(
+            F.count_if(F.col("in_train")).alias("n_items"),
+            F.count("rec_rows").alias("n_recommended"),
+            F.sum("rec_rows").alias("rec_rows"),
+            F.sum(F.when(~F.coalesce(F.col("in_head"), F.lit(False)), F.col("rec_rows"))).alias("tail_rows"),
+        )
+        .first()
+    )
+    rec_rows = row["rec_rows"] or 0
+    return {
+        f"coverage@{k}": row["n_recommended"] / row["n_items"] if row["n_items"] else 0.0,
+        f"long_tail_share@{k}": (row["tail_rows"] or 0) / rec_rows if rec_rows else 0.0,
+    }
+
+
+def _ideal_dcg(k: int) -> list[float]:
+    """[IDCG with m relevant items for m = 1..k]: cumulative sums of 1 / log2(i + 1)."""
+    sums, total = [], 0.0
+    for i in range(1, k + 1):
+        total += 1.0 / math.log2(i + 1)
+        sums.append(total)
+    return sums

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from recflow import registry
 from recflow.config import PROJECT_ROOT, Settings
 from recflow.facts import lake_filesystem, read_facts
 from recflow.warehouse.engine import make_engine
@@ -21,6 +22,8 @@ from recflow.warehouse.publish import PublishBundle, QualityBundle, publish, pub
 log = logging.getLogger(__name__)
 
 SQL_ROOT = PROJECT_ROOT / "sql"
+GATE_KEYS = ("decision", "forced", "primary_metric", "challenger_value", "champion_version",
+             "champion_value", "tolerance", "reason")  # fmt: skip
 QUALITY_COLUMNS = (
     "suite", "expectation_key", "expectation_type", "column_name", "severity", "success",
     "observed_value", "unexpected_count", "element_count",
@@ -37,6 +40,7 @@ def build_bundle(
 ) -> PublishBundle:
     facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in ("train", "evaluate")}
     quality = quality_bundle(settings, ds, required=True)
+    decision = facts["evaluate"]["decision"]
     return PublishBundle(
         dataset=settings.dataset_name,
         run_date=datetime.date.fromisoformat(ds),
@@ -54,7 +58,32 @@ def build_bundle(
         quality_results=quality.quality_results,
         reconciliation=quality.reconciliation,
         quarantine=quality.quarantine,
+        promote=decision["promote"],
+        registry=registry_entry(settings, ds, facts["train"], facts["evaluate"]),
     )
+
+
+def registry_entry(settings: Settings, ds: str, trained: dict, evaluated: dict) -> dict:
+    """The model registry row: version, chosen settings, search, data snapshot, metrics, decision."""
+    decision = evaluated["decision"]
+    return {
+        "model_version": settings.model_version(ds),
+        **{key: decision[key] for key in GATE_KEYS},
+        "params": trained["chosen"],
+        "tuning": trained["tuning"],
+        "data_snapshot": {
+            "run_date": ds,
+            "preferences": settings.lake_path("features", "preferences", ds),
+            "clean_interactions": settings.lake_path("clean", "interactions", ds),
+            "source": settings.source,
+            "path": settings.path,
+            **trained["counts"],
+            "split": settings.split,
+            "split_rows": trained["split_rows"],
+        },
+        "metrics": evaluated["metrics"],
+        "model_path": trained["model_dir"],
+    }
 
 
 def quality_bundle(settings: Settings, ds: str, required: bool = False) -> QualityBundle:
@@ -107,10 +136,15 @@ def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict
         written = publish(engine, bundle, SQL_ROOT)
     finally:
         engine.dispose()
+    # After the warehouse holds the run: a failed publish must not leave a champion behind in
+    # the lake that readers never saw.
+    registry.record(settings, ds, bundle.registry)
     summary = {
         "warehouse": engine.url.render_as_string(hide_password=True),
         "dataset": bundle.dataset,
         "model_version": bundle.model_version,
+        "decision": bundle.registry["reason"],
+        "chosen": bundle.registry["params"],
         "rows_written": written,
         "metrics": bundle.metrics,
         "sample": sample_with_titles(bundle, users=3),

@@ -23,19 +23,6 @@ def candidate_count(seen: DataFrame, k: int, n_items: int) -> int:
     return min(k + most_seen, n_items)
 
 
-def als_top_k(model, users: DataFrame, seen: DataFrame, k: int) -> DataFrame:
-    """ALS top-k for `users(user_idx)`. recommendForUserSubset scores with blocked matrix
-    products in the JVM, far cheaper than a users x items cross join."""
-    n = candidate_count(seen, k, model.itemFactors.count())
-    scored = model.recommendForUserSubset(users, n).select(
-        "user_idx", F.explode("recommendations").alias("r")
-    )
-    candidates = scored.select(
-        "user_idx", F.col("r.item_idx").alias("item_idx"), F.col("r.rating").alias("score")
-    )
-    return rank_unseen(candidates, seen, k)
-
-
 def popularity_top_k(train: DataFrame, users: DataFrame, seen: DataFrame, k: int) -> DataFrame:
     """The baseline: the most rated items the user has not seen, scored by rating count."""
     n_items = train.select("item_idx").distinct().count()

@@ -1,4 +1,5 @@
-"""Top-K recommendations per user from the full ALS model, in the source's own ids."""
+"""Top-K recommendations per user from the ranker fitted on all preferences, in the source's own
+ids. Always computed; the publish task swaps them in only if the gate promoted the model."""
 
 from __future__ import annotations
 
@@ -6,25 +7,28 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
+from recflow.facts import read_facts
 from recflow.idmap import mapping_path
 from recflow.jobs import run_job
-from recflow.recommend import als_top_k
+from recflow.models.als import blended_top_k, ranker_candidates
+from recflow.models.baselines import popularity
 
 
 def extract(spark, settings: Settings, ds: str):
     # Every pair the user touched counts as seen, including pairs that the minimum-support
     # filter or a removed cart kept out of the preferences.
     seen = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select("user_idx", "item_idx")
-    users = (
-        spark.read.parquet(settings.lake_path("features", "preferences", ds)).select("user_idx").distinct()
-    )
+    prefs = spark.read.parquet(settings.lake_path("features", "preferences", ds))
     ids = {kind: spark.read.parquet(mapping_path(settings, kind, ds)) for kind in ("user", "item")}
-    return seen.distinct().cache(), users, ids, ALSModel.load(settings.model_path(ds, "full_ranker"))
+    blend = read_facts(settings.lake_path("facts", "train", ds))["chosen"]["blend"]
+    model = ALSModel.load(settings.model_path(ds, "full_ranker"))
+    return seen.distinct().cache(), prefs, ids, model, blend
 
 
-def transform(seen, users, ids, model, k: int):
+def transform(seen, prefs, ids, model, blend: float, k: int):
     """Top k per user in the source's own ids (mapped back through the persisted id map)."""
-    top = als_top_k(model, users, seen, k)
+    users = prefs.select("user_idx").distinct()
+    top = blended_top_k(ranker_candidates(model, users, seen, k), popularity(prefs), seen, blend, k)
     user_ids = ids["user"].select(F.col("user_idx").cast("int").alias("user_idx"), "user_id")
     item_ids = ids["item"].select(F.col("item_idx").cast("int").alias("item_idx"), "item_id")
     return (
@@ -40,9 +44,11 @@ def transform(seen, users, ids, model, k: int):
 
 
 def recommend(spark, settings: Settings, ds: str) -> dict:
-    seen, users, ids, model = extract(spark, settings, ds)
+    seen, prefs, ids, model, blend = extract(spark, settings, ds)
     target = settings.lake_path("recs", "recommendations", ds)
-    transform(seen, users, ids, model, settings.top_k).repartition(1).write.mode("overwrite").parquet(target)
+    transform(seen, prefs, ids, model, blend, settings.top_k).repartition(1).write.mode("overwrite").parquet(
+        target
+    )
     # One pass over what was written, not one per figure.
     per_user = spark.read.parquet(target).groupBy("user_id").count()
     totals = per_user.agg(

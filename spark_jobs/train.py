@@ -1,6 +1,6 @@
-"""Train ALS with the run's settings: the ranker (and, for rating sources, the rating model) on
-the seeded train split for the evaluate task, and the ranker on all preferences for the
-published lists."""
+"""Train the run's models: search the hyperparameters on a validation split carved out of train,
+then fit the chosen ranker (and, for rating sources, the rating model) on the train split for
+the evaluate task and the ranker on all preferences for the published lists."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.features import preferences
+from recflow.ingest import ingested
 from recflow.jobs import run_job
-from recflow.models.als import build_ranker, build_rating_model
+from recflow.models.als import fit_ranker
+from recflow.models.rating import fit_rating_model
 from recflow.sources import SOURCES
-from recflow.split import random_split
+from recflow.split import split
+from recflow.tuning import tune_ranker, tune_rating
 
 SPLIT_TABLES = ("train", "test")
 
@@ -22,20 +25,34 @@ def extract(spark, settings: Settings, ds: str):
     )
 
 
-def transform(interactions, settings: Settings):
+def rating_scale(settings: Settings, ds: str) -> tuple[float, float]:
+    layout = ingested(settings, ds).layout
+    return float(layout.rating_min), float(layout.rating_max)
+
+
+def transform(interactions, settings: Settings, scale: tuple[float, float] | None):
+    """-> (preferences, {train, test}, {name: model}, {chosen settings}, {search records}).
+
+    `scale` is the rating scale of a rating source (None for event sources, which have no
+    star ratings to predict)."""
     explicit = SOURCES[settings.source].explicit
     prefs = preferences(
         interactions, explicit, settings.min_user_interactions, settings.min_item_interactions
     ).cache()
-    train, test = random_split(prefs, settings.test_fraction, settings.seed)
-    holdout_ranker = build_ranker(settings).fit(train)
-    models = {"holdout_ranker": holdout_ranker, "full_ranker": build_ranker(settings).fit(prefs)}
-    if explicit:
-        # Star ratings only exist for rating sources; the explicit ranker already predicts them.
-        models["holdout_rating"] = (
-            holdout_ranker if settings.feedback == "explicit" else build_rating_model(settings).fit(train)
-        )
-    return prefs, {"train": train, "test": test}, models
+    train, test = (frame.cache() for frame in split(prefs, settings))
+    implicit = settings.feedback == "implicit"
+    ranker, ranker_search = tune_ranker(train, settings, implicit)
+    models = {
+        "holdout_ranker": fit_ranker(train, ranker, settings.seed, implicit),
+        "full_ranker": fit_ranker(prefs, ranker, settings.seed, implicit),
+    }
+    chosen, search = dict(ranker), {"ranker": ranker_search}
+    if scale is not None:
+        rating, rating_search = tune_rating(train, settings, *scale)
+        models["holdout_rating"] = fit_rating_model(train, rating, settings.seed, *scale)
+        chosen |= rating
+        search["rating"] = rating_search
+    return prefs, {"train": train, "test": test}, models, chosen, search
 
 
 def load(settings: Settings, ds: str, prefs, splits, models) -> None:
@@ -43,12 +60,14 @@ def load(settings: Settings, ds: str, prefs, splits, models) -> None:
     for name, frame in splits.items():
         frame.write.mode("overwrite").parquet(settings.lake_path("splits", name, ds))
     for name, model in models.items():
-        model.write().overwrite().save(settings.model_path(ds, name))
+        path = settings.model_path(ds, name)
+        model.save(path) if name == "holdout_rating" else model.write().overwrite().save(path)
 
 
 def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
-    prefs, splits, models = transform(interactions, settings)
+    scale = rating_scale(settings, ds) if SOURCES[settings.source].explicit else None
+    prefs, splits, models, chosen, search = transform(interactions, settings, scale)
     load(settings, ds, prefs, splits, models)
     written = spark.read.parquet(settings.lake_path("features", "preferences", ds))
     counts = written.agg(
@@ -59,7 +78,11 @@ def train(spark, settings: Settings, ds: str) -> dict:
     return {
         "model_version": settings.model_version(ds),
         "model_params": settings.model_params(),
+        "chosen": chosen,
+        "tuning": search,
         "models": sorted(models),
+        "model_dir": settings.model_path(ds, "").rstrip("/"),
+        "rating_scale": scale,
         "counts": counts.asDict(),
         "clean_events": interactions.count(),
         "split_rows": {

@@ -1,14 +1,18 @@
 """Publish one run (dataset x run_date) into the warehouse, all-or-nothing for readers and idempotent.
 
-Order of work, chosen so that a failure at any point leaves readers on a consistent state
-and a retry converges:
+Every run is recorded; only a run the champion/challenger gate promoted replaces the dataset's
+recommendations. Order of work, chosen so that a failure at any point leaves readers on a
+consistent state and a retry converges:
 1. validate and shape every row in memory (a bad bundle writes nothing);
 2. under the ``recflow_publish`` lock: migrate, then replace the run's facts (items,
-   model_runs with status 'pending', metrics, quality, reconciliation, quarantine) in one
-   transaction;
-3. swap in the dataset's new recommendations (MySQL: a staged copy and one atomic
-   RENAME TABLE; SQLite: one transaction);
-4. mark the run 'published'.
+   model_runs, metrics, quality, reconciliation, quarantine, model_registry) in one
+   transaction. A promoted run's model_runs row says 'pending' until step 4; a rejected
+   run's says 'rejected' and its work ends here: the champion's recommendations and its
+   is_champion flag stay as they are;
+3. promoted runs only: swap in the dataset's new recommendations (MySQL: a staged copy and
+   one atomic RENAME TABLE; SQLite: one transaction);
+4. promoted runs only, in one transaction: mark the run 'published' and make it the
+   dataset's only champion in model_registry.
 """
 
 from __future__ import annotations
@@ -101,6 +105,31 @@ _MODEL_METRICS = pa.schema(
         ("value", pa.float64()),
     ]
 )
+_MODEL_REGISTRY = pa.schema(
+    [
+        *_RUN_KEY,
+        ("model_version", pa.string()),
+        ("decision", pa.string()),
+        ("forced", pa.bool_()),
+        ("primary_metric", pa.string()),
+        ("challenger_value", pa.float64()),
+        ("champion_version", pa.string()),
+        ("champion_value", pa.float64()),
+        ("tolerance", pa.float64()),
+        ("reason", pa.string()),
+        ("params", pa.string()),
+        ("tuning", pa.string()),
+        ("data_snapshot", pa.string()),
+        ("metrics", pa.string()),
+        ("model_path", pa.string()),
+        ("is_champion", pa.bool_()),
+    ]
+)
+# The keys of PublishBundle.registry: the model_registry columns publish does not fill itself.
+REGISTRY_KEYS = frozenset(_MODEL_REGISTRY.names) - {"dataset", "run_date", "is_champion"}
+_REGISTRY_JSON = ("params", "tuning", "data_snapshot", "metrics")
+_REGISTRY_TEXT = ("model_version", "decision", "primary_metric", "reason", "model_path")
+DECISIONS = ("promoted", "rejected")
 _METRIC_KEY = re.compile(r"([^@]+)@(\d+)")
 
 
@@ -119,6 +148,8 @@ class PublishBundle:
     quality_results: list[dict]  # keys = data_quality_results columns minus dataset/run_date
     reconciliation: list[dict]  # keys = data_reconciliation columns minus dataset/run_date
     quarantine: list[dict]  # keys = quarantine_summary columns minus dataset/run_date
+    promote: bool  # the gate's verdict: True swaps in these recommendations, False keeps the champion's
+    registry: dict  # keys = REGISTRY_KEYS: model_registry columns minus dataset/run_date/is_champion
 
     @property
     def run_id(self) -> str:
@@ -128,15 +159,33 @@ class PublishBundle:
 def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int]:
     """Publish ``bundle``; return the rows written per table.
 
+    A rejected run (``promote`` False) writes its facts and registry row but leaves the
+    recommendations alone and reports 0 for them.
+
     Raises ValueError, having written nothing, for an empty recommendations table, duplicate
-    (user_id, rank) pairs, nulls or non-finite scores, or malformed metrics and result rows.
+    (user_id, rank) pairs, nulls or non-finite scores, malformed metrics, result or registry
+    rows, or a rejected re-run of the run that is the dataset's champion (its registry row
+    describes the recommendations being served, so a rejected attempt may not overwrite it).
     """
     recommendations = _recommendation_rows(bundle)
     facts = _fact_rows(bundle, n_recommendations=recommendations.num_rows)
+    run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
     with named_lock(engine, _LOCK_NAME, _LOCK_TIMEOUT_S):
         migrate(engine, sql_root)
         with engine.begin() as conn:
+            is_champion = _is_champion(conn, bundle)
+            if is_champion and not bundle.promote:
+                raise ValueError(
+                    f"{bundle.run_id} is the champion of {bundle.dataset}: a rejected re-run cannot replace "
+                    "the record of the model being served (promote it, or keep the published run)"
+                )
+            # Keep the row's flag until step 4, so re-publishing the champion never leaves the
+            # dataset without one; a rejected run is never the champion.
+            facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
             counts = {table: _replace(conn, table, rows, bundle) for table, rows in facts.items()}
+        if not bundle.promote:
+            counts["recommendations"] = 0
+            return counts
         if dialect_dir(engine) == "mysql":
             counts["recommendations"] = _swap_mysql(engine, bundle.dataset, recommendations)
         else:
@@ -145,6 +194,13 @@ def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[st
             conn.execute(
                 sa.text("UPDATE model_runs SET status = 'published' WHERE run_id = :run_id"),
                 {"run_id": bundle.run_id},
+            )
+            conn.execute(
+                sa.text(
+                    "UPDATE model_registry SET is_champion = CASE WHEN run_date = :run_date THEN 1 ELSE 0 END"
+                    " WHERE dataset = :dataset"
+                ),
+                run,
             )
     return counts
 
@@ -190,14 +246,19 @@ def _recommendation_rows(bundle: PublishBundle) -> pa.Table:
 
 
 def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Table]:
-    """Every table replaced for the run, in load order, with the table's column names."""
+    """Every table replaced for the run but model_registry, in load order, with the table's column names.
+
+    The registry row is checked here too (a bad one writes nothing); publish shapes it under
+    the lock, once it knows whether the run is already the champion."""
+    _check_registry(bundle)
     run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
     model_run = {
         "run_id": bundle.run_id,
         **run,
         "dag_run_id": bundle.dag_run_id,
         "model_version": bundle.model_version,
-        "status": "pending",  # until the recommendations are swapped in
+        # a promoted run is pending until its recommendations are swapped in
+        "status": "pending" if bundle.promote else "rejected",
         "params": _json(bundle.params),
         "metrics": _json(bundle.metrics),
         "task_timings": _json(bundle.task_timings),
@@ -210,6 +271,73 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
         "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
         **_quality_rows(bundle),
     }
+
+
+def _check_registry(bundle: PublishBundle) -> None:
+    """Raise ValueError unless ``bundle.registry`` is a well-formed row agreeing with the bundle."""
+    registry = bundle.registry
+    where = f"registry row of {bundle.run_id}"
+    if not isinstance(registry, dict) or set(registry) != REGISTRY_KEYS:
+        keys = sorted(registry) if isinstance(registry, dict) else type(registry).__name__
+        raise ValueError(
+            f"{where} has keys {keys}; expected {sorted(REGISTRY_KEYS)} (use None for a missing value)"
+        )
+    if not isinstance(bundle.promote, bool):
+        raise ValueError(f"promote of {bundle.run_id} is {bundle.promote!r}; expected True or False")
+    if registry["decision"] not in DECISIONS:
+        raise ValueError(f"{where}: decision {registry['decision']!r} is not one of {DECISIONS}")
+    if bundle.promote != (registry["decision"] == "promoted"):
+        raise ValueError(f"{where}: decision {registry['decision']!r} contradicts promote={bundle.promote}")
+    if registry["model_version"] != bundle.model_version:
+        raise ValueError(
+            f"{where}: model_version {registry['model_version']!r} is not the run's {bundle.model_version!r}"
+        )
+    if not isinstance(registry["forced"], bool):
+        raise ValueError(f"{where}: forced is {registry['forced']!r}; expected True or False")
+    for key in _REGISTRY_TEXT:
+        if not isinstance(registry[key], str) or not registry[key]:
+            raise ValueError(f"{where}: {key} is {registry[key]!r}; expected a non-empty string")
+    if registry["champion_version"] is not None and not isinstance(registry["champion_version"], str):
+        raise ValueError(
+            f"{where}: champion_version is {registry['champion_version']!r}; expected a string or None"
+        )
+    for key in ("challenger_value", "champion_value", "tolerance"):
+        value = registry[key]
+        if value is None and key != "tolerance":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{where}: {key} is {value!r}; expected a finite number")
+    for key in _REGISTRY_JSON:
+        if not isinstance(registry[key], dict):
+            raise ValueError(f"{where}: {key} is {type(registry[key]).__name__}; expected a dict")
+    if not all(isinstance(values, dict) for values in registry["metrics"].values()):
+        raise ValueError(f"{where}: metrics must map each model to a dict of metric -> value")
+    for key in _REGISTRY_JSON:
+        try:
+            _json(registry[key])
+        except ValueError as error:  # NaN or infinity somewhere inside
+            raise ValueError(f"{where}: {key} is not valid JSON ({error})") from error
+
+
+def _registry_rows(bundle: PublishBundle, is_champion: bool) -> pa.Table:
+    """The run's model_registry row; JSON columns as stable JSON so a re-publish writes the same bytes."""
+    row = {
+        **bundle.registry,
+        **{key: _json(bundle.registry[key]) for key in _REGISTRY_JSON},
+        "dataset": bundle.dataset,
+        "run_date": _iso(bundle),
+        "is_champion": is_champion,
+    }
+    return pa.Table.from_pylist([row], schema=_MODEL_REGISTRY)
+
+
+def _is_champion(conn: sa.Connection, bundle: PublishBundle) -> bool:
+    """Whether the run's current model_registry row (if any) is the dataset's champion."""
+    flag = conn.execute(
+        sa.text("SELECT is_champion FROM model_registry WHERE dataset = :dataset AND run_date = :run_date"),
+        {"dataset": bundle.dataset, "run_date": _iso(bundle)},
+    ).scalar_one_or_none()
+    return bool(flag)
 
 
 def _quality_rows(bundle) -> dict[str, pa.Table]:

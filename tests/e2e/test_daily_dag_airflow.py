@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DS = "2024-03-01"
-CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10}
+CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10, "tuning_trials": 2}
 SPARK_TASKS = [
     "ingest_raw_files", "validate_raw_data", "clean_interactions", "validate_clean_data",
     "train_als", "evaluate_models", "generate_recommendations",
@@ -101,8 +101,22 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     )
     assert titles == [(CONF["sample_items"],)]
 
+    # The model registry: the first model of a dataset is its champion, recorded with the
+    # settings the search chose, the search itself and the data snapshot.
+    ((decision, is_champion, blend, trials, n_rows, reason),) = table_rows(
+        mariadb_engine,
+        "SELECT decision, is_champion, JSON_EXTRACT(params, '$.blend'),"
+        " JSON_LENGTH(JSON_EXTRACT(tuning, '$.ranker.trials')),"
+        " JSON_EXTRACT(data_snapshot, '$.n_interactions'), reason FROM model_registry",
+    )
+    assert (decision, is_champion) == ("promoted", 1)
+    assert float(blend) >= 0
+    assert int(trials) >= CONF["tuning_trials"]
+    assert int(n_rows) == len(rated)
+    assert reason.startswith("No champion yet")
+
     def checksums(tables=("recommendations", "items", "model_metrics", "data_quality_results",
-                          "data_reconciliation")):  # fmt: skip
+                          "data_reconciliation", "model_registry")):  # fmt: skip
         return table_rows(mariadb_engine, "CHECKSUM TABLE " + ", ".join(tables))
 
     before = checksums()
@@ -120,7 +134,7 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     state, log = run_dag(tmp_path, "bad", data_dir, url, CONF | {"path": str(bad_dir)})
     assert state == "failed"
     assert "each line has 4 fields" in log and "u.data line" in log, log[-4000:]
-    published = ("recommendations", "items", "model_metrics")
+    published = ("recommendations", "items", "model_metrics", "model_registry")
     assert checksums(published) == [row for row in before if row[0].rsplit(".", 1)[-1] in published]
     failed = table_rows(
         mariadb_engine,
@@ -156,7 +170,9 @@ def test_an_ecommerce_file_publishes_in_the_shops_own_ids(mariadb_engine, tmp_pa
     assert reconciled == (len(lines), len(lines), 0, 0)
     (metrics,) = table_rows(mariadb_engine, "SELECT metrics FROM model_runs WHERE dataset = 'shop'")
     metrics = json.loads(metrics[0])
-    assert set(metrics["als"]) == {"precision@5", "recall@5", "ndcg@5", "map@5"}  # clicks: no RMSE
+    ranking = {f"{m}@5" for m in ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr",
+                                  "coverage", "long_tail_share")}  # fmt: skip
+    assert set(metrics["als"]) == ranking  # clicks: no RMSE
     assert metrics["als"]["ndcg@5"] > metrics["popularity"]["ndcg@5"]
 
     assert table_rows(mariadb_engine, "SELECT COUNT(DISTINCT dataset) FROM recommendations") == [(1,)]

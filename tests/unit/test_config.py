@@ -64,7 +64,7 @@ def test_deployment_fields_cannot_be_set_from_params():
         ({"test_fraction": "0"}, "test_fraction must be between 0 and 1, got 0.0"),
         ({"feedback": "x"}, "feedback must be one of ('implicit', 'explicit'), got 'x'"),
         ({"source": "y"}, "source must be one of ('movielens', 'ecommerce', 'tv'), got 'y'"),
-        ({"split": "by_time"}, "split must be one of ('random',), got 'by_time'"),
+        ({"split": "by_time"}, "split must be one of ('random', 'stratified', 'temporal'), got 'by_time'"),
         ({"top_k": 0}, "top_k must be at least 1, got 0"),
         ({"reg_param": "-0.1"}, "reg_param must be >= 0, got -0.1"),
         (
@@ -75,6 +75,15 @@ def test_deployment_fields_cannot_be_set_from_params():
         ({"event_weights": "[1, 2]"}, "Run parameter 'event_weights' must be dict, got '[1, 2]'"),
         ({"source_time_zone": "Mars/Olympus"}, "source_time_zone 'Mars/Olympus' is not an IANA time zone"),
         ({"max_events_per_user_day": 0}, "max_events_per_user_day must be at least 1, got 0"),
+        ({"test_since": "yesterday"}, "test_since must be a date YYYY-MM-DD, got 'yesterday'"),
+        ({"test_last_n": 0}, "test_last_n must be at least 1, got 0"),
+        ({"tuning_trials": -1}, "tuning_trials must be >= 0, got -1"),
+        ({"force_publish": "maybe"}, "Run parameter 'force_publish' must be bool, got 'maybe'"),
+        ({"search_space": {"rank": 64}}, "Run parameter 'search_space' must be dict, got {'rank': 64}"),
+        (
+            {"primary_metric": "auc"},
+            "primary_metric must be one of ('ndcg', 'precision', 'recall', 'map', 'rmse'), got 'auc'",
+        ),
     ],
 )
 def test_invalid_values_are_rejected(params, message):

@@ -27,7 +27,7 @@ from spark_jobs.validate_raw import validate_raw
 pytestmark = pytest.mark.spark
 
 DS, NEXT_DS = "2024-03-01", "2024-03-02"
-MODEL = {"max_iter": 5, "rank": 10}
+MODEL = {"max_iter": 5, "rank": 10, "tuning_trials": 1}
 STEPS = [
     ("ingest", ingest),
     ("validate_raw", validate_raw),

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from recflow import registry
 from recflow.clean import clean
 from recflow.config import Settings
-from recflow.facts import read_facts
+from recflow.facts import read_facts, write_facts_file
 from recflow.ingest import ingest
 from recflow.jobs import run_step
+from recflow.publish_run import registry_entry
 from recflow.validation import ValidationFailed, enforce
 from spark_jobs.evaluate import evaluate
 from spark_jobs.recommend import recommend
@@ -26,7 +28,7 @@ from spark_jobs.validate_raw import validate_raw
 pytestmark = pytest.mark.spark
 
 DS = "2024-03-01"
-SAMPLE = {"sample_users": 120, "sample_items": 100, "max_iter": 5, "rank": 10}
+SAMPLE = {"sample_users": 120, "sample_items": 100, "max_iter": 5, "rank": 10, "tuning_trials": 2}
 
 
 def _settings(data_dir: Path, **params) -> Settings:
@@ -84,18 +86,75 @@ def test_every_user_gets_k_unseen_items_ranked_1_to_k(pipeline, ratings):
     assert facts["recommend"]["model_version"] == settings.model_version(DS)
 
 
-def test_metrics_for_both_models_and_als_beats_popularity(pipeline):
+def test_metrics_for_the_model_and_both_baselines_and_als_beats_them(pipeline):
     settings, facts, _ = pipeline
     metrics = facts["evaluate"]["metrics"]
     k = settings.top_k
-    expected = {"rmse", "mse", "mae", f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"map@{k}"}
-    assert set(metrics) == {"als", "popularity"}
+    ranking = {f"{m}@{k}" for m in ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr",
+                                    "coverage", "long_tail_share")}  # fmt: skip
+    rating = {"rmse", "mse", "mae"}
+    # The first run of a dataset has no champion to be compared with.
+    assert set(metrics) == {"als", "popularity", "bias"}
+    assert set(metrics["als"]) == ranking | rating
+    assert set(metrics["popularity"]) == ranking
+    assert set(metrics["bias"]) == rating
     for model in ("als", "popularity"):
-        assert set(metrics[model]) == expected, model
         assert 0 < metrics[model][f"ndcg@{k}"] <= 1, model
-        assert 0 < metrics[model]["rmse"] < 4, model
-    # The sample has personal taste a factor model can learn and popularity cannot.
+    # The sample has personal taste a factor model can learn and popularity cannot, and the
+    # blend of ALS with the biases predicts ratings better than the biases alone.
     assert metrics["als"][f"ndcg@{k}"] > metrics["popularity"][f"ndcg@{k}"]
+    assert metrics["als"][f"coverage@{k}"] > metrics["popularity"][f"coverage@{k}"]
+    assert 0.3 < metrics["als"]["rmse"] < metrics["bias"]["rmse"] < 2
+
+
+def test_the_search_ran_its_trials_and_recorded_the_winner(pipeline):
+    settings, facts, _ = pipeline
+    trained = facts["train"]
+    ranker = trained["tuning"]["ranker"]
+    # 2 fitted trials x every blend value of the grid (plus the run's own blend).
+    fitted = {(t["rank"], t["reg_param"], t["alpha"], t["max_iter"]) for t in ranker["trials"]}
+    assert len(fitted) == settings.tuning_trials
+    best = max(ranker["trials"], key=lambda t: t[ranker["metric"]])
+    assert {key: trained["chosen"][key] for key in ("rank", "reg_param", "alpha", "max_iter", "blend")} == {
+        key: best[key] for key in ("rank", "reg_param", "alpha", "max_iter", "blend")
+    }
+    assert ranker["trials"][0]["rank"] == settings.rank  # the run's own settings are trial one
+    rating = trained["tuning"]["rating"]
+    assert len(rating["trials"]) == settings.tuning_trials
+    assert trained["chosen"]["rating_rank"] == min(rating["trials"], key=lambda t: t["rmse"])["rating_rank"]
+
+
+def test_first_model_of_a_dataset_is_promoted(pipeline):
+    _, facts, _ = pipeline
+    decision = facts["evaluate"]["decision"]
+    assert decision["promote"] is True
+    assert decision["champion_version"] is None
+    assert decision["reason"].startswith("No champion yet")
+
+
+def test_a_worse_challenger_is_rejected_unless_forced(spark, pipeline):
+    """The next day's challenger (here: the same ALS drowned in popularity) is scored beside the
+    champion on that day's split, and loses."""
+    settings, facts, _ = pipeline
+    registry.record(settings, DS, registry_entry(settings, DS, facts["train"], facts["evaluate"]))
+    next_day = "2024-03-02"
+    for name in ("train", "test"):
+        shutil.copytree(settings.lake_path("splits", name, DS), settings.lake_path("splits", name, next_day))
+    worse = facts["train"] | {"chosen": facts["train"]["chosen"] | {"blend": 1000.0}}
+    write_facts_file(settings.lake_path("facts", "train", next_day), worse)
+
+    evaluated = evaluate(spark, settings, next_day)
+    k = settings.top_k
+    champion = evaluated["metrics"]["champion"]
+    assert champion[f"ndcg@{k}"] == pytest.approx(facts["evaluate"]["metrics"]["als"][f"ndcg@{k}"])
+    decision = evaluated["decision"]
+    assert decision["promote"] is False
+    assert decision["champion_version"] == settings.model_version(DS)
+    assert decision["challenger_value"] < decision["champion_value"] - settings.champion_tolerance
+    assert decision["reason"].startswith("Rejected, the champion's recommendations stay")
+
+    forced = evaluate(spark, dataclasses.replace(settings, force_publish=True), next_day)["decision"]
+    assert forced["promote"] is True and forced["reason"].startswith("Forced by force_publish")
 
 
 def test_counts_reconcile_for_every_table(pipeline, ratings):

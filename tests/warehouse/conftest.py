@@ -24,6 +24,7 @@ TABLES = [
     "data_quality_results",
     "data_reconciliation",
     "quarantine_summary",
+    "model_registry",
 ]
 
 
@@ -51,8 +52,13 @@ def build_bundle(
     k: int = 10,
     seed: int = 0,
     model_version: str = "als-1",
+    promote: bool = True,
+    champion: tuple[str, float] | None = None,
 ) -> PublishBundle:
-    """A deterministic bundle with n_users * k recommendations."""
+    """A deterministic bundle with n_users * k recommendations.
+
+    The registry row says the gate promoted the run (or rejected it, with ``promote=False``)
+    after comparing its ndcg@10 with ``champion`` = (model_version, ndcg@10), or with none."""
     rng = random.Random(seed)
     n_items = 200
     recommendations = pa.table(
@@ -70,16 +76,47 @@ def build_bundle(
             "genres": ["Comedy|Drama" if item % 2 else None for item in range(n_items)],
         }
     )
+    params = {"rank": 16, "reg_param": 0.1, "max_iter": 10, "seed": seed}
+    metrics = {
+        "als": {"rmse": 0.91 + seed / 100, "ndcg@10": 0.21, "precision@10": 0.12},
+        "popularity": {"ndcg@10": 0.1, "precision@10": 0.05},
+    }
+    challenger = metrics["als"]["ndcg@10"]
+    if champion is None:
+        reason = f"promoted: no champion yet, {model_version} has ndcg@10 {challenger}"
+    else:
+        verb = "promoted" if promote else "rejected"
+        reason = f"{verb}: {model_version} has ndcg@10 {challenger} against {champion[0]}'s {champion[1]}"
+    registry = {
+        "model_version": model_version,
+        "decision": "promoted" if promote else "rejected",
+        "forced": False,
+        "primary_metric": "ndcg@10",
+        "challenger_value": challenger,
+        "champion_version": champion[0] if champion else None,
+        "champion_value": champion[1] if champion else None,
+        "tolerance": 0.01,
+        "reason": reason,
+        "params": params,
+        "tuning": {
+            "trials": [{"params": {"rank": 8}, "ndcg@10": 0.18}, {"params": {"rank": 16}, "ndcg@10": 0.21}],
+            "wall_time_s": 12.5,
+        },
+        "data_snapshot": {
+            "lake_path": f"file:/lake/{dataset}/clean/interactions/{run_date.isoformat()}",
+            "rows": {"train": 80_000 + seed, "test": 20_000},
+            "date": run_date.isoformat(),
+        },
+        "metrics": metrics,
+        "model_path": f"file:/lake/{dataset}/models/{model_version}",
+    }
     return PublishBundle(
         dataset=dataset,
         run_date=run_date,
         dag_run_id=f"scheduled__{run_date.isoformat()}T00:00:00+00:00",
         model_version=model_version,
-        params={"rank": 16, "reg_param": 0.1, "max_iter": 10, "seed": seed},
-        metrics={
-            "als": {"rmse": 0.91 + seed / 100, "ndcg@10": 0.21, "precision@10": 0.12},
-            "popularity": {"ndcg@10": 0.1, "precision@10": 0.05},
-        },
+        params=params,
+        metrics=metrics,
         task_timings={"extract": 1.5, "train": 42.0, "publish": 3.25},
         counts={"n_interactions": 100_000 + seed, "n_users": n_users, "n_items": n_items},
         recommendations=recommendations,
@@ -128,6 +165,8 @@ def build_bundle(
                 "sample_row": "1,31,7.5,1260759144",
             }
         ],
+        promote=promote,
+        registry=registry,
     )
 
 

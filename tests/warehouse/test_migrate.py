@@ -62,11 +62,32 @@ EXPECTED_COLUMNS = {
         "sample_line",
         "sample_row",
     ],
+    "model_registry": [
+        "dataset",
+        "run_date",
+        "model_version",
+        "decision",
+        "forced",
+        "primary_metric",
+        "challenger_value",
+        "champion_version",
+        "champion_value",
+        "tolerance",
+        "reason",
+        "params",
+        "tuning",
+        "data_snapshot",
+        "metrics",
+        "model_path",
+        "is_champion",
+    ],
 }
+MIGRATIONS = ["001_core", "002_model_registry"]
 EXPECTED_KEYS = {
     "recommendations": ["dataset", "user_id", "rank"],
     "model_runs": ["run_id"],
     "model_metrics": ["dataset", "run_date", "model", "metric", "k"],
+    "model_registry": ["dataset", "run_date"],
 }
 
 
@@ -79,16 +100,20 @@ def schema_of(engine: sa.Engine) -> dict[str, list[str]]:
 
 
 def assert_migrates_once(engine: sa.Engine, sql_root) -> None:
-    assert migrate(engine, sql_root) == ["001_core"]
+    assert migrate(engine, sql_root) == MIGRATIONS
     assert migrate(engine, sql_root) == []
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars().all() == ["001_core"]
+        versions = conn.execute(sa.text("SELECT version FROM schema_migrations ORDER BY version"))
+        assert versions.scalars().all() == MIGRATIONS
     assert schema_of(engine) == EXPECTED_COLUMNS
     inspector = sa.inspect(engine)
     for table, key in EXPECTED_KEYS.items():
         assert inspector.get_pk_constraint(table)["constrained_columns"] == key
     assert {tuple(ix["column_names"]) for ix in inspector.get_indexes("recommendations")} == {
         ("dataset", "item_id")
+    }
+    assert {tuple(ix["column_names"]) for ix in inspector.get_indexes("model_registry")} == {
+        ("dataset", "is_champion")
     }
 
 
@@ -126,7 +151,7 @@ def test_concurrent_migrations_apply_each_file_once(mariadb_engine, sql_root):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [[], ["001_core"]]
+    assert sorted(results) == [[], MIGRATIONS]
 
 
 def test_migrate_sqlite_file_is_atomic(tmp_path):

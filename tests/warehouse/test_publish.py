@@ -20,6 +20,7 @@ PUBLISHED_TABLES = {
     "data_quality_results",
     "data_reconciliation",
     "quarantine_summary",
+    "model_registry",
 }
 BOTH_DIALECTS = pytest.mark.parametrize(
     "engine_fixture", [pytest.param("mariadb_engine", marks=pytest.mark.warehouse), "sqlite_engine"]
@@ -56,6 +57,7 @@ def expected_counts(bundle) -> dict[str, int]:
         "data_quality_results": 2,
         "data_reconciliation": 1,
         "quarantine_summary": 1,
+        "model_registry": 1,
     }
 
 

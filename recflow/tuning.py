@@ -1,0 +1,139 @@
+"""Seeded hyperparameter search for the ranker and the rating model.
+
+Trials are drawn without replacement from the grid of `search_space` (Param name -> candidate
+values; the built-in grids below where a name is missing), always starting with the run's own
+settings, so the search never picks something worse on validation than not searching. Each
+trial is fitted on train minus a validation split carved out of train the same way the test
+split was carved out of everything; the test split is never looked at. The ranker is chosen by
+NDCG@K on validation, the rating model by RMSE. The ranker's `blend` is not a separate trial:
+every fitted ALS is scored at every blend value, which costs a top-K ranking, not a fit.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable
+
+from pyspark.sql import DataFrame
+
+from recflow.config import Settings
+from recflow.metrics import ranking_metrics, rating_metrics
+from recflow.models.als import RANKER_KEYS, RATING_KEYS, blended_top_k, fit_ranker, ranker_candidates
+from recflow.models.baselines import popularity
+from recflow.models.rating import fit_rating_model
+from recflow.split import random_split, stratified_split, temporal_split
+
+# Measured on MovieLens 100K (benchmarks/quality.py): implicit ALS wants a large rank, little
+# regularisation and a small alpha once ratings are the confidence; the blend peaks at 0.3-0.45.
+DEFAULT_SPACE = {
+    "rank": [32, 64, 128],
+    "reg_param": [0.1, 0.3, 1.0],
+    "alpha": [1.0, 2.0, 5.0, 10.0],
+    "max_iter": [15],
+    "blend": [0.0, 0.15, 0.3, 0.45, 0.6],
+    "rating_rank": [10, 20, 50],
+    "rating_reg_param": [0.05, 0.08, 0.1, 0.15],
+    "rating_max_iter": [15, 20],
+}
+
+
+def ranker_params(settings: Settings) -> dict:
+    return {key: getattr(settings, key) for key in RANKER_KEYS}
+
+
+def rating_params(settings: Settings) -> dict:
+    return {key: getattr(settings, key) for key in RATING_KEYS}
+
+
+def space(settings: Settings, keys: tuple[str, ...]) -> dict[str, list]:
+    return {key: list(settings.search_space.get(key, DEFAULT_SPACE[key])) for key in keys}
+
+
+def draw_trials(base: dict, grid: dict[str, list], n: int, seed: int) -> list[dict]:
+    """`base` first, then up to n - 1 other grid points in a seeded random order."""
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    others = [p for p in points if p != base]
+    random.Random(seed).shuffle(others)
+    return [base, *others][: max(n, 1)]
+
+
+def validation_split(train: DataFrame, settings: Settings) -> tuple[DataFrame, DataFrame]:
+    """Train -> (fit, validation), the way the test split was made (a later seed, so not the
+    same rows); a date cut becomes each user's last test_last_n rows before it."""
+    if settings.split == "stratified":
+        return stratified_split(train, settings.test_fraction, settings.seed + 1)
+    if settings.split == "temporal":
+        return temporal_split(train, last_n=settings.test_last_n)
+    return random_split(train, settings.test_fraction, settings.seed + 1)
+
+
+def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> tuple[dict, dict]:
+    """-> (chosen ranker params, search record). With tuning_trials 0, the settings as given."""
+    base = ranker_params(settings)
+    if settings.tuning_trials == 0:
+        return base, {"trials": [], "seconds": 0.0, "metric": None}
+    k = settings.top_k
+    metric = f"ndcg@{k}"
+    fit_rows, valid = (frame.cache() for frame in validation_split(train, settings))
+    users = valid.select("user_idx").distinct().join(fit_rows.select("user_idx").distinct(), "user_idx")
+    valid = valid.join(users, "user_idx")
+    pop = popularity(fit_rows).cache()
+    grid = space(settings, RANKER_KEYS)
+    fit_grid = {key: values for key, values in grid.items() if key != "blend"}
+    blends = sorted(set(grid["blend"]) | {settings.blend})
+    fit_base = {key: base[key] for key in fit_grid}
+
+    def run(params: dict) -> list[dict]:
+        model = fit_ranker(fit_rows, params, settings.seed, implicit)
+        candidates = ranker_candidates(model, users, fit_rows, k).cache()
+        scored = [
+            params
+            | {
+                "blend": blend,
+                metric: ranking_metrics(blended_top_k(candidates, pop, fit_rows, blend, k), valid, k)[metric],
+            }
+            for blend in blends
+        ]
+        candidates.unpersist()
+        return scored
+
+    trials, seconds = _search(draw_trials(fit_base, fit_grid, settings.tuning_trials, settings.seed), run)
+    best = max(trials, key=lambda t: t[metric])  # max keeps the first of equals: base wins ties
+    for frame in (fit_rows, valid, pop):
+        frame.unpersist()
+    chosen = {key: best[key] for key in RANKER_KEYS}
+    return chosen, {"metric": metric, "trials": trials, "seconds": seconds, "best": best[metric]}
+
+
+def tune_rating(
+    train: DataFrame, settings: Settings, rating_min: float, rating_max: float
+) -> tuple[dict, dict]:
+    """-> (chosen rating-model params, search record), chosen by validation RMSE."""
+    base = rating_params(settings)
+    if settings.tuning_trials == 0:
+        return base, {"trials": [], "seconds": 0.0, "metric": None}
+    fit_rows, valid = (frame.cache() for frame in validation_split(train, settings))
+
+    def run(params: dict) -> list[dict]:
+        model = fit_rating_model(fit_rows, params, settings.seed, rating_min, rating_max)
+        return [params | {"rmse": rating_metrics(model.predict(valid))["rmse"]}]
+
+    grid = space(settings, RATING_KEYS)
+    trials, seconds = _search(draw_trials(base, grid, settings.tuning_trials, settings.seed), run)
+    best = min(trials, key=lambda t: t["rmse"])
+    fit_rows.unpersist()
+    valid.unpersist()
+    chosen = {key: best[key] for key in RATING_KEYS}
+    return chosen, {"metric": "rmse", "trials": trials, "seconds": seconds, "best": best["rmse"]}
+
+
+def _search(candidates: list[dict], run: Callable[[dict], list[dict]]) -> tuple[list[dict], float]:
+    started = time.monotonic()
+    trials = []
+    for params in candidates:
+        trial_started = time.monotonic()
+        for scored in run(params):
+            trials.append(scored | {"seconds": round(time.monotonic() - trial_started, 2)})
+    return trials, round(time.monotonic() - started, 2)
