@@ -52,7 +52,7 @@ PARAMS = {
     "alpha": Param(2.0, type="number", minimum=0, title="ALS alpha", description="Implicit confidence scale."),
     "max_iter": Param(15, type="integer", minimum=1, maximum=100, title="ALS maxIter",
                       description="Alternating iterations."),
-    "blend": Param(0.45, type="number", minimum=0, title="Popularity blend",
+    "blend": Param(0.6, type="number", minimum=0, title="Popularity blend",
                    description="Weight of log-scaled popularity added to the ALS score."),
     "rating_rank": Param(20, type="integer", minimum=1, title="Rating model rank",
                          description="Explicit ALS for predicted ratings (RMSE/MAE), blended with the biases."),

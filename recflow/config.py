@@ -55,7 +55,7 @@ class Settings:
     reg_param: float = 0.3
     alpha: float = 2.0
     max_iter: int = 15
-    blend: float = 0.45
+    blend: float = 0.6
     seed: int = 42
     # The rating model (rating sources): explicit ALS blended with the bias-only baseline
     # (recflow.models.rating), for predicted stars (RMSE, MAE).

@@ -44,6 +44,7 @@ from pyspark.sql import functions as F
 
 # Share of the train items, the most popular ones, that make up the head in catalogue_metrics.
 HEAD_SHARE = 0.2
+_EXACT = "decimal(38,18)"
 
 
 def rating_metrics(
@@ -52,11 +53,20 @@ def rating_metrics(
     """RMSE, MSE and MAE in one pass."""
     error = F.col(prediction) - F.col(label)
     row = predictions.agg(
-        F.avg(error * error).alias("mse"), F.avg(F.abs(error)).alias("mae"), F.count("*").alias("n")
+        _exact_sum(error * error).alias("se"), _exact_sum(F.abs(error)).alias("ae"), F.count("*").alias("n")
     ).first()
     if not row["n"]:
         raise ValueError("No predictions to evaluate: the test split shares no users and items with train")
-    return {"rmse": row["mse"] ** 0.5, "mse": row["mse"], "mae": row["mae"]}
+    mse = float(row["se"]) / row["n"]
+    return {"rmse": mse**0.5, "mse": mse, "mae": float(row["ae"]) / row["n"]}
+
+
+def _exact_sum(column):
+    """A sum that does not depend on the order rows arrive in: floating-point addition is not
+    associative, and a shuffle's fetch order varies, so a plain sum can differ in its last bits
+    between two runs on the same data. That would break idempotent re-runs (the published
+    metrics change) and let a near-tie in the search go either way. Decimal addition is exact."""
+    return F.sum(column.cast(_EXACT))
 
 
 def item_mean_predictions(train: DataFrame, test: DataFrame) -> DataFrame:
@@ -100,7 +110,6 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
             F.count_if("relevant").alias("n_relevant"),
             F.count(hit_rank).alias("hits"),
             F.min(hit_rank).alias("first_hit"),
-            F.sum(1.0 / F.log2(hit_rank + 1.0)).alias("dcg"),
             F.array_sort(F.collect_list(hit_rank)).alias("hit_ranks"),
         )
         .where(F.col("n_relevant") > 0)
@@ -112,21 +121,26 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
     precision_sum = F.aggregate(
         F.transform("hit_ranks", lambda r, i: (i + 1) / r), F.lit(0.0), lambda acc, x: acc + x
     )
+    # Summed over the sorted hit ranks, so each user's DCG is the same whatever the row order.
+    dcg = F.aggregate(
+        F.transform("hit_ranks", lambda r: 1.0 / F.log2(r + 1.0)), F.lit(0.0), lambda acc, x: acc + x
+    )
     per_user = users.select(
         (F.col("hits") / k).alias("precision"),
         (F.col("hits") / F.col("n_relevant")).alias("recall"),
-        (F.coalesce(F.col("dcg"), F.lit(0.0)) / F.element_at(ideal, cutoff)).alias("ndcg"),
+        (dcg / F.element_at(ideal, cutoff)).alias("ndcg"),
         (precision_sum / cutoff).alias("ap"),
         (F.col("hits") > 0).cast("double").alias("hit"),
         F.coalesce(1.0 / F.col("first_hit"), F.lit(0.0)).alias("rr"),
     )
-    row = per_user.agg(
-        *[F.avg(c).alias(c) for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")],
+    sums = per_user.agg(
+        *[_exact_sum(F.col(c)).alias(c) for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")],
         F.count("*").alias("n_users"),
     ).first()
-    if not row["n_users"]:
+    if not sums["n_users"]:
         names = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
         return {f"{name}@{k}": 0.0 for name in names}
+    row = {c: float(sums[c]) / sums["n_users"] for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")}
     p, r = row["precision"], row["recall"]
     return {
         f"precision@{k}": p,

@@ -49,7 +49,7 @@ def build_bundle(
         params=settings.model_params()
         | {"source": settings.source, "path": settings.path, "top_k": settings.top_k},
         metrics=facts["evaluate"]["metrics"],
-        task_timings=task_timings,
+        task_timings=task_timings | search_timings(facts["train"]),
         counts=facts["train"]["counts"],
         recommendations=read_parquet(
             settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]
@@ -70,7 +70,7 @@ def registry_entry(settings: Settings, ds: str, trained: dict, evaluated: dict) 
         "model_version": settings.model_version(ds),
         **{key: decision[key] for key in GATE_KEYS},
         "params": trained["chosen"],
-        "tuning": trained["tuning"],
+        "tuning": {model: _without_timings(search) for model, search in trained["tuning"].items()},
         "data_snapshot": {
             "run_date": ds,
             "preferences": settings.lake_path("features", "preferences", ds),
@@ -84,6 +84,18 @@ def registry_entry(settings: Settings, ds: str, trained: dict, evaluated: dict) 
         "metrics": evaluated["metrics"],
         "model_path": trained["model_dir"],
     }
+
+
+def _without_timings(search: dict) -> dict:
+    """A search record without its wall times: the registry row must be identical when a date is
+    re-run (the times go to model_runs.task_timings, which is a log and may differ)."""
+    return {key: value for key, value in search.items() if key != "seconds"} | {
+        "trials": [{k: v for k, v in trial.items() if k != "seconds"} for trial in search["trials"]]
+    }
+
+
+def search_timings(trained: dict) -> dict[str, float]:
+    return {f"train_als.search_{model}": search["seconds"] for model, search in trained["tuning"].items()}
 
 
 def quality_bundle(settings: Settings, ds: str, required: bool = False) -> QualityBundle:
