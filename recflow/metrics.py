@@ -42,9 +42,10 @@ import math
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from recflow.models.baselines import EXACT
+
 # Share of the train items, the most popular ones, that make up the head in catalogue_metrics.
 HEAD_SHARE = 0.2
-_EXACT = "decimal(38,18)"
 
 
 def rating_metrics(
@@ -66,7 +67,7 @@ def _exact_sum(column):
     associative, and a shuffle's fetch order varies, so a plain sum can differ in its last bits
     between two runs on the same data. That would break idempotent re-runs (the published
     metrics change) and let a near-tie in the search go either way. Decimal addition is exact."""
-    return F.sum(column.cast(_EXACT))
+    return F.sum(column.cast(EXACT))
 
 
 def item_mean_predictions(train: DataFrame, test: DataFrame) -> DataFrame:

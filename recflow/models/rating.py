@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from recflow.facts import read_facts, write_facts
 from recflow.models.als import fit_explicit
-from recflow.models.baselines import BiasModel, clip, fit_biases
+from recflow.models.baselines import EXACT, BiasModel, clip, fit_biases
 from recflow.split import random_split
 
 _PARTS = ("bias", "als")
@@ -101,11 +101,11 @@ def _least_squares(parts: DataFrame) -> tuple[float, float, float]:
     """Weights w minimising sum (rating - w0 - w1 * bias - w2 * als)^2, from X'X and X'y."""
     x = [F.lit(1.0), F.col("bias"), F.col("als")]
     sums = parts.agg(
-        *[F.sum(a * b).alias(f"xx{i}{j}") for i, a in enumerate(x) for j, b in enumerate(x)],
-        *[F.sum(a * F.col("rating")).alias(f"xy{i}") for i, a in enumerate(x)],
+        *[F.sum((a * b).cast(EXACT)).alias(f"xx{i}{j}") for i, a in enumerate(x) for j, b in enumerate(x)],
+        *[F.sum((a * F.col("rating")).cast(EXACT)).alias(f"xy{i}") for i, a in enumerate(x)],
     ).first()
-    xtx = np.array([[sums[f"xx{i}{j}"] for j in range(3)] for i in range(3)], dtype=float)
-    xty = np.array([sums[f"xy{i}"] for i in range(3)], dtype=float)
+    xtx = np.array([[float(sums[f"xx{i}{j}"]) for j in range(3)] for i in range(3)])
+    xty = np.array([float(sums[f"xy{i}"]) for i in range(3)])
     # A tiny ridge keeps the solve stable when ALS and the biases agree almost exactly.
     weights = np.linalg.solve(xtx + 1e-6 * np.eye(3), xty)
     return tuple(float(w) for w in weights)
