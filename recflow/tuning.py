@@ -12,6 +12,7 @@ every fitted ALS is scored at every blend value, which costs a top-K ranking, no
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
 from collections.abc import Callable
@@ -143,5 +144,11 @@ def _search(candidates: list[dict], run: Callable[[dict], list[dict]]) -> tuple[
     for params in candidates:
         trial_started = time.monotonic()
         for scored in run(params):
+            # A NaN would compare false with everything and silently pick the first trial.
+            bad = [
+                key for key, value in scored.items() if isinstance(value, float) and not math.isfinite(value)
+            ]
+            if bad:
+                raise ValueError(f"Search trial {params} scored {bad} as not finite: {scored}")
             trials.append(scored | {"seconds": round(time.monotonic() - trial_started, 2)})
     return trials, round(time.monotonic() - started, 2)

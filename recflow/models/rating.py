@@ -66,7 +66,9 @@ class RatingModel:
 def fit_rating_model(
     train: DataFrame, params: dict, seed: int, rating_min: float = 1.0, rating_max: float = 5.0
 ) -> RatingModel:
-    fit_rows, blend_rows = random_split(train, _BLEND_FRACTION, seed + 1)
+    # seed + 2: the search's validation carve uses seed + 1, and the same hash would pick the
+    # very rows that carve already took out, leaving no blend rows at all.
+    fit_rows, blend_rows = random_split(train, _BLEND_FRACTION, seed + 2)
     fit_rows, blend_rows = fit_rows.cache(), blend_rows.cache()
     biases = fit_biases(fit_rows, rating_min=rating_min, rating_max=rating_max)
     als = fit_explicit(fit_rows, params, seed)
@@ -101,9 +103,12 @@ def _least_squares(parts: DataFrame) -> tuple[float, float, float]:
     """Weights w minimising sum (rating - w0 - w1 * bias - w2 * als)^2, from X'X and X'y."""
     x = [F.lit(1.0), F.col("bias"), F.col("als")]
     sums = parts.agg(
+        F.count("*").alias("n"),
         *[F.sum((a * b).cast(EXACT)).alias(f"xx{i}{j}") for i, a in enumerate(x) for j, b in enumerate(x)],
         *[F.sum((a * F.col("rating")).cast(EXACT)).alias(f"xy{i}") for i, a in enumerate(x)],
     ).first()
+    if not sums["n"]:
+        raise ValueError("No rows to fit the rating blend on: the training split is empty or too small")
     xtx = np.array([[float(sums[f"xx{i}{j}"]) for j in range(3)] for i in range(3)])
     xty = np.array([float(sums[f"xy{i}"]) for i in range(3)])
     # A tiny ridge keeps the solve stable when ALS and the biases agree almost exactly.

@@ -121,6 +121,9 @@ def test_the_search_ran_its_trials_and_recorded_the_winner(pipeline):
     assert ranker["trials"][0]["rank"] == settings.rank  # the run's own settings are trial one
     rating = trained["tuning"]["rating"]
     assert len(rating["trials"]) == settings.tuning_trials
+    # Every trial was really scored (a NaN RMSE once made the search keep its first trial).
+    assert all(0.3 < t["rmse"] < 2 for t in rating["trials"])
+    assert all(0 < t[ranker["metric"]] <= 1 for t in ranker["trials"])
     assert trained["chosen"]["rating_rank"] == min(rating["trials"], key=lambda t: t["rmse"])["rating_rank"]
 
 
