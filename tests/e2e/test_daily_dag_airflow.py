@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 DS = "2024-03-01"
-CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10, "tuning_trials": 2}
+CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10, "tuning_trials": 1}
 SPARK_TASKS = [
     "ingest_raw_files", "validate_raw_data", "clean_interactions", "validate_clean_data",
     "train_als", "evaluate_models", "generate_recommendations",
