@@ -23,6 +23,11 @@ def lake_filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(uri if "://" in uri else f"file://{uri}")
 
 
+def is_directory(uri: str) -> bool:
+    filesystem, path = lake_filesystem(uri)
+    return filesystem.get_file_info(path).type == pafs.FileType.Directory
+
+
 def read_facts(uri: str) -> dict[str, Any]:
     filesystem, root = lake_filesystem(uri)
     parts = [

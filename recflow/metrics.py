@@ -70,14 +70,11 @@ def _exact_sum(column):
     return F.sum(column.cast(EXACT))
 
 
-def item_mean_predictions(train: DataFrame, test: DataFrame) -> DataFrame:
-    """The popularity-side rating baseline: each item's mean training rating, the global mean for
-    items train has not seen."""
-    global_mean = train.agg(F.avg("rating")).first()[0]
-    item_means = train.groupBy("item_idx").agg(F.avg("rating").alias("item_mean"))
-    return test.join(item_means, "item_idx", "left").withColumn(
-        "prediction", F.coalesce("item_mean", F.lit(global_mean))
-    )
+def scorable(train: DataFrame, test: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(users, their test rows): the test users a model trained on `train` can score. Ranking
+    metrics average over these, so every model of a run is judged on the same users."""
+    users = test.select("user_idx").distinct().join(train.select("user_idx").distinct(), "user_idx")
+    return users, test.join(users, "user_idx")
 
 
 def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, float]:

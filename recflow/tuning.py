@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pyspark.sql import DataFrame
 
 from recflow.config import Settings
-from recflow.metrics import ranking_metrics, rating_metrics
+from recflow.metrics import ranking_metrics, rating_metrics, scorable
 from recflow.models.als import RANKER_KEYS, RATING_KEYS, blended_top_k, fit_ranker, ranker_candidates
 from recflow.models.baselines import popularity
 from recflow.models.rating import fit_rating_model
@@ -85,9 +85,9 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
         return base, {"trials": [], "seconds": 0.0, "metric": None}
     k = settings.top_k
     metric = f"ndcg@{k}"
-    fit_rows, valid = (frame.cache() for frame in validation_split(train, settings))
-    users = valid.select("user_idx").distinct().join(fit_rows.select("user_idx").distinct(), "user_idx")
-    valid = valid.join(users, "user_idx")
+    fit_rows, valid = validation_split(train, settings)
+    fit_rows = fit_rows.cache()
+    users, valid = (frame.cache() for frame in scorable(fit_rows, valid))
     pop = popularity(fit_rows).cache()
     grid = space(settings, RANKER_KEYS)
     fit_grid = {key: values for key, values in grid.items() if key != "blend"}
@@ -110,7 +110,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
 
     trials, seconds = _search(draw_trials(fit_base, fit_grid, settings.tuning_trials, settings.seed), run)
     best = max(trials, key=lambda t: t[metric])  # max keeps the first of equals: base wins ties
-    for frame in (fit_rows, valid, pop):
+    for frame in (fit_rows, users, valid, pop):
         frame.unpersist()
     chosen = {key: best[key] for key in RANKER_KEYS}
     return chosen, {"metric": metric, "trials": trials, "seconds": seconds, "best": best[metric]}

@@ -5,15 +5,16 @@ whether the new model may replace the published one (recflow.gate)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 
 from recflow.config import Settings
-from recflow.facts import read_facts
+from recflow.facts import is_directory, read_facts
 from recflow.gate import decide
 from recflow.jobs import run_job
-from recflow.metrics import catalogue_metrics, ranking_metrics, rating_metrics
+from recflow.metrics import catalogue_metrics, ranking_metrics, rating_metrics, scorable
 from recflow.models.als import blended_top_k, ranker_candidates
 from recflow.models.baselines import fit_biases, popularity
 from recflow.models.rating import RatingModel
@@ -23,69 +24,79 @@ from recflow.registry import champion_before
 log = logging.getLogger(__name__)
 
 
-def extract(spark, settings: Settings, ds: str):
+@dataclass(frozen=True)
+class Holdout:
+    """What every model of the run is judged on, computed once: the train split (seen items,
+    popularity), the test split (ratings for RMSE), and the test users a model can score with
+    their test rows (ranking metrics)."""
+
+    train: DataFrame
+    test: DataFrame
+    users: DataFrame
+    scored_test: DataFrame
+    popularity: DataFrame
+
+
+def extract(spark, settings: Settings, ds: str) -> tuple[Holdout, dict]:
     train = spark.read.parquet(settings.lake_path("splits", "train", ds)).cache()
     test = spark.read.parquet(settings.lake_path("splits", "test", ds)).cache()
-    return train, test, read_facts(settings.lake_path("facts", "train", ds))
+    users, scored_test = (frame.cache() for frame in scorable(train, test))
+    holdout = Holdout(train, test, users, scored_test, popularity(train).cache())
+    return holdout, read_facts(settings.lake_path("facts", "train", ds))
 
 
-def ranker_metrics(model: ALSModel, blend: float, train: DataFrame, test: DataFrame, k: int) -> dict:
-    """The blended ranker's lists for the test users it can score, against their test items."""
-    users = test.select("user_idx").distinct().join(train.select("user_idx").distinct(), "user_idx")
-    top = blended_top_k(ranker_candidates(model, users, train, k), popularity(train), train, blend, k).cache()
-    metrics = ranking_metrics(top, test.join(users, "user_idx"), k) | catalogue_metrics(top, train, k)
+def list_metrics(top: DataFrame, holdout: Holdout, k: int) -> dict:
+    top = top.cache()
+    metrics = ranking_metrics(top, holdout.scored_test, k) | catalogue_metrics(top, holdout.train, k)
     top.unpersist()
     return metrics
 
 
-def model_metrics(spark, model_dir: str, blend: float, rated: bool, train, test, k: int) -> dict:
+def model_metrics(spark, model_dir: str, blend: float, rated: bool, holdout: Holdout, k: int) -> dict:
     """Everything measured of one trained model (the run's or the champion's)."""
-    metrics = ranker_metrics(ALSModel.load(f"{model_dir}/holdout_ranker"), blend, train, test, k)
+    model = ALSModel.load(f"{model_dir}/holdout_ranker")
+    candidates = ranker_candidates(model, holdout.users, holdout.train, k)
+    metrics = list_metrics(blended_top_k(candidates, holdout.popularity, holdout.train, blend, k), holdout, k)
     if rated:
-        metrics |= rating_metrics(RatingModel.load(spark, f"{model_dir}/holdout_rating").predict(test))
+        rating_model = RatingModel.load(spark, f"{model_dir}/holdout_rating")
+        metrics |= rating_metrics(rating_model.predict(holdout.test))
     return metrics
 
 
-def baseline_metrics(train, test, k: int, scale: list[float] | None) -> dict[str, dict]:
-    users = test.select("user_idx").distinct().join(train.select("user_idx").distinct(), "user_idx")
-    top = popularity_top_k(train, users, train, k).cache()
-    baselines = {
-        "popularity": ranking_metrics(top, test.join(users, "user_idx"), k) | catalogue_metrics(top, train, k)
-    }
-    top.unpersist()
+def baseline_metrics(holdout: Holdout, k: int, scale: list[float] | None) -> dict[str, dict]:
+    top = popularity_top_k(holdout.train, holdout.users, holdout.train, k)
+    baselines = {"popularity": list_metrics(top, holdout, k)}
     if scale is not None:
-        biases = fit_biases(train, rating_min=scale[0], rating_max=scale[1])
-        baselines["bias"] = rating_metrics(biases.predict(test))
+        biases = fit_biases(holdout.train, rating_min=scale[0], rating_max=scale[1])
+        baselines["bias"] = rating_metrics(biases.predict(holdout.test))
     return baselines
 
 
-def champion_metrics(spark, champion: dict | None, rated: bool, train, test, k: int):
+def champion_metrics(spark, champion: dict | None, rated: bool, holdout: Holdout, k: int):
     """(the champion's metrics, on what basis): rescored on this run's split when its model
     files are still in the lake, else as recorded when it was promoted."""
     if champion is None:
         return None, "no champion"
-    try:
-        scored = model_metrics(
-            spark, champion["model_path"], champion["params"]["blend"], rated, train, test, k
+    if not is_directory(f"{champion['model_path']}/holdout_ranker"):
+        log.warning(
+            "Champion %s has no model files left; comparing recorded metrics", champion["model_version"]
         )
-        return scored, "both on this run's test split"
-    except Exception as error:  # noqa: BLE001 - any unreadable model falls back to the record
-        log.warning("Champion %s could not be rescored (%s); comparing recorded metrics",
-                    champion["model_version"], str(error).splitlines()[0])  # fmt: skip
         return champion["metrics"].get("als"), "champion's recorded metrics"
+    scored = model_metrics(spark, champion["model_path"], champion["params"]["blend"], rated, holdout, k)
+    return scored, "both on this run's test split"
 
 
 def evaluate(spark, settings: Settings, ds: str) -> dict:
-    train, test, trained = extract(spark, settings, ds)
+    holdout, trained = extract(spark, settings, ds)
     k = settings.top_k
     scale = trained["rating_scale"]
-    rated = "holdout_rating" in trained["models"]
+    rated = scale is not None  # rating sources train a rating model; event sources do not
     metrics = {
-        "als": model_metrics(spark, trained["model_dir"], trained["chosen"]["blend"], rated, train, test, k),
-        **baseline_metrics(train, test, k, scale),
+        "als": model_metrics(spark, trained["model_dir"], trained["chosen"]["blend"], rated, holdout, k),
+        **baseline_metrics(holdout, k, scale),
     }
     champion = champion_before(settings, ds)
-    scored, basis = champion_metrics(spark, champion, rated, train, test, k)
+    scored, basis = champion_metrics(spark, champion, rated, holdout, k)
     if scored is not None:
         metrics["champion"] = scored
     decision = decide(metrics["als"], champion, scored, settings, basis)

@@ -18,7 +18,8 @@ def extract(spark, settings: Settings, ds: str):
     # Every pair the user touched counts as seen, including pairs that the minimum-support
     # filter or a removed cart kept out of the preferences.
     seen = spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select("user_idx", "item_idx")
-    prefs = spark.read.parquet(settings.lake_path("features", "preferences", ds))
+    # Read twice (the users, the popularity), so cached.
+    prefs = spark.read.parquet(settings.lake_path("features", "preferences", ds)).cache()
     ids = {kind: spark.read.parquet(mapping_path(settings, kind, ds)) for kind in ("user", "item")}
     blend = read_facts(settings.lake_path("facts", "train", ds))["chosen"]["blend"]
     model = ALSModel.load(settings.model_path(ds, "full_ranker"))

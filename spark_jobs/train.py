@@ -11,7 +11,7 @@ from recflow.features import preferences
 from recflow.ingest import ingested
 from recflow.jobs import run_job
 from recflow.models.als import fit_ranker
-from recflow.models.rating import fit_rating_model
+from recflow.models.rating import RatingModel, fit_rating_model
 from recflow.sources import SOURCES
 from recflow.split import split
 from recflow.tuning import tune_ranker, tune_rating
@@ -61,7 +61,10 @@ def load(settings: Settings, ds: str, prefs, splits, models) -> None:
         frame.write.mode("overwrite").parquet(settings.lake_path("splits", name, ds))
     for name, model in models.items():
         path = settings.model_path(ds, name)
-        model.save(path) if name == "holdout_rating" else model.write().overwrite().save(path)
+        if isinstance(model, RatingModel):  # several frames and its blend weights
+            model.save(path)
+        else:
+            model.write().overwrite().save(path)
 
 
 def train(spark, settings: Settings, ds: str) -> dict:

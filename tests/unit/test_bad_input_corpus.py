@@ -20,25 +20,22 @@ from pathlib import Path
 
 import pytest
 
-from recflow.clean import clean
 from recflow.config import Settings
 from recflow.facts import read_facts
 from recflow.generate.ecommerce import generate_ecommerce
 from recflow.generate.movielens import generate_movielens
 from recflow.generate.tv import generate_tv
-from recflow.ingest import ingest
 from recflow.jobs import run_step
 from recflow.sources import ecommerce
 from recflow.sources.base import SourceError
 from recflow.validation import ValidationFailed, enforce
+from spark_jobs.pipeline import STEPS
 from spark_jobs.validate_clean import validate_clean
-from spark_jobs.validate_raw import validate_raw
 
 pytestmark = pytest.mark.spark
 
 DS = "2024-03-01"
 INT32_MAX = 2**31 - 1
-STEPS = {"ingest": ingest, "validate_raw": validate_raw, "clean": clean, "validate_clean": validate_clean}
 
 UTF8 = "text is not valid UTF-8"
 EVENT_TIME = "event_time is not a time like 2019-10-01 00:00:00 UTC"

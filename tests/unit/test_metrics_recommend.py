@@ -7,7 +7,7 @@ import math
 import pytest
 from pyspark.sql import functions as F
 
-from recflow.metrics import item_mean_predictions, ranking_metrics, rating_metrics
+from recflow.metrics import ranking_metrics, rating_metrics
 from recflow.recommend import rank_unseen
 from recflow.split import random_split
 
@@ -128,12 +128,3 @@ def test_random_split_changes_with_the_seed(spark):
     b = _ids(random_split(pairs, 0.2, seed=2)[1])
     # Independent draws share about 20% of each other's rows, nowhere near all of them.
     assert len(a & b) < 0.5 * len(a)
-
-
-def test_item_mean_predictions_fall_back_to_the_global_mean(spark):
-    train = spark.createDataFrame(
-        [(1, 1, 4.0), (2, 1, 2.0), (1, 2, 5.0)], "user_idx int, item_idx int, rating double"
-    )
-    test = spark.createDataFrame([(3, 1, 3.0), (3, 3, 1.0)], "user_idx int, item_idx int, rating double")
-    predictions = {r["item_idx"]: r["prediction"] for r in item_mean_predictions(train, test).collect()}
-    assert predictions == {1: pytest.approx(3.0), 3: pytest.approx(11 / 3)}

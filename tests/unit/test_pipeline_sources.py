@@ -15,38 +15,24 @@ from recflow.config import Settings
 from recflow.generate.ecommerce import generate_ecommerce
 from recflow.generate.tv import generate_tv
 from recflow.idmap import mapping_path
-from recflow.ingest import ingest
 from recflow.jobs import run_step
 from recflow.validation import enforce
-from spark_jobs.evaluate import evaluate
-from spark_jobs.recommend import recommend
-from spark_jobs.train import train
-from spark_jobs.validate_clean import validate_clean
-from spark_jobs.validate_raw import validate_raw
+from spark_jobs.pipeline import STEPS, THROUGH_VALIDATION
 
 pytestmark = pytest.mark.spark
 
 DS, NEXT_DS = "2024-03-01", "2024-03-02"
 MODEL = {"max_iter": 5, "rank": 10, "tuning_trials": 1}
-STEPS = [
-    ("ingest", ingest),
-    ("validate_raw", validate_raw),
-    ("clean", clean),
-    ("validate_clean", validate_clean),
-    ("train", train),
-    ("evaluate", evaluate),
-    ("recommend", recommend),
-]
 
 
 def _settings(data_dir: Path, **params) -> Settings:
     return dataclasses.replace(Settings.from_params({**MODEL, **params}), data_dir=data_dir, lake_uri=None)
 
 
-def run_chain(spark, settings: Settings, ds: str, steps=STEPS) -> dict:
+def run_chain(spark, settings: Settings, ds: str, names=tuple(STEPS)) -> dict:
     facts = {}
-    for name, step in steps:
-        facts[name] = run_step(spark, name, step, settings, ds)
+    for name in names:
+        facts[name] = run_step(spark, name, STEPS[name], settings, ds)
         if "results" in facts[name]:
             enforce(facts[name]["results"])
     return facts
@@ -64,7 +50,7 @@ def ecommerce_run(spark, tmp_path_factory):
     settings = _settings(root / "data", source="ecommerce", path=str(root / "source"))
     # Through validation only: training and publishing e-commerce lists runs in the end-to-end
     # test (tests/e2e), and the model steps are the same code as TV's below.
-    return settings, run_chain(spark, settings, DS, STEPS[:4])
+    return settings, run_chain(spark, settings, DS, THROUGH_VALIDATION)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +151,7 @@ def test_ids_keep_their_numbers_and_a_row_count_drop_warns_without_stopping(spar
     # A tighter row-count tolerance than the third that went missing: a warning, not a stop.
     next_settings = dataclasses.replace(settings, path=str(source), max_row_count_change=0.2)
 
-    next_facts = run_chain(spark, next_settings, NEXT_DS, STEPS[:4])
+    next_facts = run_chain(spark, next_settings, NEXT_DS, THROUGH_VALIDATION)
 
     def ids(ds):
         frame = spark.read.parquet(mapping_path(next_settings, "user", ds))

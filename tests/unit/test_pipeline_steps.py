@@ -20,9 +20,8 @@ from recflow.jobs import run_step
 from recflow.publish_run import registry_entry
 from recflow.validation import ValidationFailed, enforce
 from spark_jobs.evaluate import evaluate
+from spark_jobs.pipeline import STEPS
 from spark_jobs.recommend import recommend
-from spark_jobs.train import train
-from spark_jobs.validate_clean import validate_clean
 from spark_jobs.validate_raw import validate_raw
 
 pytestmark = pytest.mark.spark
@@ -43,15 +42,7 @@ def _read_u_data(path: Path) -> list[list[str]]:
 def pipeline(spark, tmp_path_factory):
     settings = _settings(tmp_path_factory.mktemp("pipeline"))
     facts = {}
-    for name, step in [
-        ("ingest", ingest),
-        ("validate_raw", validate_raw),
-        ("clean", clean),
-        ("validate_clean", validate_clean),
-        ("train", train),
-        ("evaluate", evaluate),
-        ("recommend", recommend),
-    ]:
+    for name, step in STEPS.items():
         facts[name] = run_step(spark, name, step, settings, DS)
     recs = spark.read.parquet(settings.lake_path("recs", "recommendations", DS))
     return settings, facts, [r.asDict() for r in recs.collect()]
