@@ -17,7 +17,7 @@ from recflow import registry
 from recflow.config import PROJECT_ROOT, Settings
 from recflow.facts import lake_filesystem, read_facts
 from recflow.warehouse.engine import make_engine
-from recflow.warehouse.publish import PublishBundle, QualityBundle, publish, publish_quality
+from recflow.warehouse.publish import ANALYTICS, PublishBundle, QualityBundle, publish, publish_quality
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ QUALITY_COLUMNS = (
 )  # fmt: skip
 
 
-def read_parquet(uri: str, columns: list[str]):
+def read_parquet(uri: str, columns: list[str] | None) -> pa.Table:
+    """A lake table (all columns when ``columns`` is None)."""
     filesystem, path = lake_filesystem(uri)
     return pq.read_table(path, filesystem=filesystem, columns=columns)
 
@@ -52,14 +53,40 @@ def build_bundle(
         task_timings=task_timings | search_timings(facts["train"]),
         counts=facts["train"]["counts"],
         recommendations=read_parquet(
-            settings.lake_path("recs", "recommendations", ds), ["user_id", "item_id", "rank", "score"]
+            settings.lake_path("recs", "recommendations", ds),
+            ["user_id", "item_id", "rank", "score", "source", "reason"],
         ),
-        items=read_parquet(settings.lake_path("clean", "items", ds), ["item_id", "title", "genres"]),
+        items=catalogue(settings, ds),
         quality_results=quality.quality_results,
         reconciliation=quality.reconciliation,
         quarantine=quality.quarantine,
         promote=decision["promote"],
         registry=registry_entry(settings, ds, facts["train"], facts["evaluate"]),
+        analytics={name: read_parquet(settings.lake_path("analytics", name, ds), None) for name in ANALYTICS},
+    )
+
+
+def catalogue(settings: Settings, ds: str) -> pa.Table:
+    """The clean items with the warehouse's attribute columns: e-commerce keeps its
+    category_code, brand and price; a TV channel's genre is its category; MovieLens has genres only."""
+    items = read_parquet(settings.lake_path("clean", "items", ds), None)
+    n = items.num_rows
+
+    def column(name: str, kind: pa.DataType) -> pa.Array | pa.ChunkedArray:
+        return items.column(name).cast(kind) if name in items.column_names else pa.nulls(n, kind)
+
+    category = column("category_code", pa.string())
+    if settings.source == "tv":
+        category = column("genres", pa.string())
+    return pa.table(
+        {
+            "item_id": column("item_id", pa.string()),
+            "title": column("title", pa.string()),
+            "genres": column("genres", pa.string()),
+            "category": category,
+            "brand": column("brand", pa.string()),
+            "price": column("price", pa.float64()),
+        }
     )
 
 

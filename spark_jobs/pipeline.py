@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from recflow.clean import clean
 from recflow.ingest import ingest
+from spark_jobs.analytics import build_analytics
 from spark_jobs.evaluate import evaluate
 from spark_jobs.recommend import recommend
 from spark_jobs.train import train
@@ -20,5 +21,6 @@ STEPS = {
     "train": train,
     "evaluate": evaluate,
     "recommend": recommend,
+    "analytics": build_analytics,  # needs only the clean data; the DAG runs it beside the model chain
 }
 THROUGH_VALIDATION = ("ingest", "validate_raw", "clean", "validate_clean")

@@ -84,10 +84,14 @@ def blended_top_k(
     candidates: DataFrame, popularity: DataFrame, seen: DataFrame, blend: float, k: int
 ) -> DataFrame:
     """score = als_score + blend * popularity -> top k unseen per user (user_idx, item_idx,
-    score, rank). Items without a popularity (not in train) add nothing."""
+    score, rank, als_score, popularity_score), the last two being the score's parts. Items
+    without a popularity (not in train) add nothing."""
+    popularity_score = F.lit(float(blend)) * F.coalesce("popularity", F.lit(0.0))
     scored = candidates.join(F.broadcast(popularity), "item_idx", "left").select(
         "user_idx",
         "item_idx",
-        (F.col("als_score") + F.lit(float(blend)) * F.coalesce("popularity", F.lit(0.0))).alias("score"),
+        (F.col("als_score") + popularity_score).alias("score"),
+        "als_score",
+        popularity_score.alias("popularity_score"),
     )
     return rank_unseen(scored, seen, k)

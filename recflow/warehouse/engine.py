@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -20,6 +22,9 @@ def make_engine(url: str | None = None, default_sqlite_path: Path | None = None)
     else:
         parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        # Money columns arrive as Decimal, which sqlite3 cannot bind; as text they keep every
+        # digit and SQLite's NUMERIC affinity stores them as numbers.
+        sqlite3.register_adapter(decimal.Decimal, str)
         engine = sa.create_engine(parsed)
         _make_sqlite_ddl_transactional(engine)
         return engine

@@ -35,7 +35,7 @@ def migrate(engine: sa.Engine, sql_root: Path) -> list[str]:
                 continue
             with engine.begin() as conn:
                 for statement in split_statements(path.read_text(encoding="utf-8"), dialect):
-                    conn.exec_driver_sql(statement)
+                    conn.exec_driver_sql(_driver_text(statement, dialect))
                 conn.execute(
                     sa.text("INSERT INTO schema_migrations (version) VALUES (:version)"),
                     {"version": path.stem},
@@ -43,6 +43,12 @@ def migrate(engine: sa.Engine, sql_root: Path) -> list[str]:
             log.info("applied migration %s", path)
             applied_now.append(path.stem)
     return applied_now
+
+
+def _driver_text(statement: str, dialect: str) -> str:
+    """PyMySQL formats every statement with Python's % operator, even without parameters, so a
+    literal % (DATE_FORMAT(d, '%a')) must be doubled or it turns into something else."""
+    return statement.replace("%", "%%") if dialect == "mysql" else statement
 
 
 def migration_files(directory: Path) -> list[Path]:

@@ -5,8 +5,9 @@ recommendations. Order of work, chosen so that a failure at any point leaves rea
 consistent state and a retry converges:
 1. validate and shape every row in memory (a bad bundle writes nothing);
 2. under the ``recflow_publish`` lock: migrate, then replace the run's facts (items,
-   model_runs, metrics, quality, reconciliation, quarantine, model_registry) in one
-   transaction. A promoted run's model_runs row says 'pending' until step 4; a rejected
+   model_runs, metrics, quality, reconciliation, quarantine, model_registry), replace the
+   dataset's analytics snapshots (users, user_profiles, popular_items) and upsert its daily
+   aggregates (recflow.warehouse.upsert), all in one transaction. A promoted run's model_runs row says 'pending' until step 4; a rejected
    run's says 'rejected' and its work ends here: the champion's recommendations and its
    is_champion flag stay as they are;
 3. promoted runs only: swap in the dataset's new recommendations (MySQL: a staged copy and
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from recflow.warehouse.engine import dialect_dir, named_lock
 from recflow.warehouse.loaders import bulk_load, insert_rows
 from recflow.warehouse.migrate import migrate
+from recflow.warehouse.upsert import upsert_days
 
 _LOCK_NAME = "recflow_publish"
 _LOCK_TIMEOUT_S = 600
@@ -40,9 +42,131 @@ _LOCK_TIMEOUT_S = 600
 _RENAME_LOCK_WAIT_S = 60
 
 _RECOMMENDATIONS = pa.schema(
-    [("user_id", pa.string()), ("item_id", pa.string()), ("rank", pa.int16()), ("score", pa.float64())]
+    [
+        ("user_id", pa.string()),
+        ("item_id", pa.string()),
+        ("rank", pa.int16()),
+        ("score", pa.float64()),
+        ("source", pa.string()),
+        ("reason", pa.string()),
+    ]
 )
-_ITEMS = pa.schema([("item_id", pa.string()), ("title", pa.string()), ("genres", pa.string())])
+_ITEMS = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("title", pa.string()),
+        ("genres", pa.string()),
+        ("category", pa.string()),
+        ("brand", pa.string()),
+        ("price", pa.float64()),
+    ]
+)
+_MONEY = pa.decimal128(18, 2)
+_DAY = ("activity_date", pa.date32())
+# DATETIME columns travel as UTC without a zone (MariaDB rejects "+00:00") and whole seconds.
+_SECONDS = pa.timestamp("s")
+# The analytics tables (sql/*/005_analytics.sql) as spark_jobs/analytics.py writes them, minus
+# dataset and run_date, which publish adds.
+ANALYTICS = {
+    "users": pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("gender", pa.string()),
+            ("age", pa.int16()),
+            ("age_group", pa.string()),
+            ("occupation", pa.string()),
+            ("zip_code", pa.string()),
+            ("first_seen", _SECONDS),
+            ("last_seen", _SECONDS),
+            ("n_interactions", pa.int64()),
+        ]
+    ),
+    "user_profiles": pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("n_interactions", pa.int64()),
+            ("n_items", pa.int32()),
+            ("active_days", pa.int32()),
+            ("activity_level", pa.string()),
+            ("top_categories", pa.string()),
+            ("top_category", pa.string()),
+            ("top_category_share", pa.float64()),
+            ("active_hours", pa.string()),
+            ("peak_hour", pa.int8()),
+            ("active_weekdays", pa.string()),
+            ("peak_weekday", pa.string()),
+            ("avg_rating", pa.float64()),
+            ("purchases", pa.int64()),
+            ("revenue", _MONEY),
+            ("watch_seconds", pa.int64()),
+        ]
+    ),
+    "popular_items": pa.schema(
+        [
+            ("segment_type", pa.string()),
+            ("segment", pa.string()),
+            ("rank", pa.int16()),
+            ("item_id", pa.string()),
+            ("n_users", pa.int64()),
+            ("n_interactions", pa.int64()),
+            ("avg_rating", pa.float64()),
+        ]
+    ),
+    "daily_kpis": pa.schema(
+        [
+            _DAY,
+            ("n_interactions", pa.int64()),
+            ("active_users", pa.int32()),
+            ("new_users", pa.int32()),
+            ("active_items", pa.int32()),
+            ("avg_rating", pa.float64()),
+            ("purchases", pa.int64()),
+            ("revenue", _MONEY),
+            ("watch_seconds", pa.int64()),
+        ]
+    ),
+    "daily_category_activity": pa.schema(
+        [
+            _DAY,
+            ("category", pa.string()),
+            ("n_interactions", pa.int64()),
+            ("active_users", pa.int32()),
+            ("revenue", _MONEY),
+            ("watch_seconds", pa.int64()),
+        ]
+    ),
+    "daily_funnel": pa.schema(
+        [
+            _DAY,
+            ("step", pa.int8()),
+            ("step_name", pa.string()),
+            ("n_events", pa.int64()),
+            ("n_users", pa.int32()),
+        ]
+    ),
+    "hourly_activity": pa.schema(
+        [_DAY, ("hour", pa.int8()), ("n_interactions", pa.int64()), ("active_users", pa.int32())]
+    ),
+    "watch_time_hourly": pa.schema(
+        [
+            _DAY,
+            ("item_id", pa.string()),
+            ("hour", pa.int8()),
+            ("watch_seconds", pa.int64()),
+            ("viewers", pa.int32()),
+        ]
+    ),
+}
+# Daily aggregates: their key after (dataset, activity_date). The other analytics tables are
+# snapshots of the dataset, replaced whole.
+DAILY_KEYS = {
+    "daily_kpis": [],
+    "daily_category_activity": ["category"],
+    "daily_funnel": ["step"],
+    "hourly_activity": ["hour"],
+    "watch_time_hourly": ["item_id", "hour"],
+}
+SNAPSHOTS = ("items", "users", "user_profiles", "popular_items")
 # Columns the bundle supplies as dicts; publish adds dataset and run_date. Dates travel as ISO
 # strings, which both MySQL DATE and SQLite's text dates accept unchanged.
 _RUN_KEY = [("dataset", pa.string()), ("run_date", pa.string())]
@@ -143,13 +267,14 @@ class PublishBundle:
     metrics: dict[str, dict[str, float]]  # {"als": {"rmse": 0.93, "ndcg@10": 0.21}, "popularity": {...}}
     task_timings: dict[str, float]  # task_id -> seconds
     counts: dict[str, int]  # n_interactions, n_users, n_items
-    recommendations: pa.Table  # user_id str, item_id str, rank int, score float
-    items: pa.Table  # item_id str, title str, genres str
+    recommendations: pa.Table  # user_id, item_id, rank, score, source, reason
+    items: pa.Table  # item_id, title, genres, category, brand, price
     quality_results: list[dict]  # keys = data_quality_results columns minus dataset/run_date
     reconciliation: list[dict]  # keys = data_reconciliation columns minus dataset/run_date
     quarantine: list[dict]  # keys = quarantine_summary columns minus dataset/run_date
     promote: bool  # the gate's verdict: True swaps in these recommendations, False keeps the champion's
     registry: dict  # keys = REGISTRY_KEYS: model_registry columns minus dataset/run_date/is_champion
+    analytics: dict[str, pa.Table]  # keys = ANALYTICS: each table's columns minus dataset/run_date
 
     @property
     def run_id(self) -> str:
@@ -230,7 +355,7 @@ def publish_quality(engine: sa.Engine, bundle: QualityBundle, sql_root: Path) ->
 
 def _recommendation_rows(bundle: PublishBundle) -> pa.Table:
     """The bundle's recommendations, checked, with the recommendations table's columns."""
-    recs = bundle.recommendations.select(_RECOMMENDATIONS.names).cast(_RECOMMENDATIONS)
+    recs = _shaped(bundle.recommendations, _RECOMMENDATIONS, f"recommendations of {bundle.run_id}")
     if recs.num_rows == 0:
         raise ValueError(f"refusing to publish an empty recommendations table for {bundle.run_id}")
     nulls = [name for name in recs.column_names if recs.column(name).null_count]
@@ -266,11 +391,61 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
         "n_recommendations": n_recommendations,
     }
     return {
-        "items": _with_constants(bundle.items.select(_ITEMS.names).cast(_ITEMS), {"dataset": bundle.dataset}),
+        "items": _with_constants(
+            _shaped(bundle.items, _ITEMS, f"items of {bundle.run_id}"), {"dataset": bundle.dataset}
+        ),
         "model_runs": pa.Table.from_pylist([model_run], schema=_MODEL_RUNS),
         "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
         **_quality_rows(bundle),
+        **_analytics_rows(bundle, run),
     }
+
+
+def _analytics_rows(bundle: PublishBundle, run: dict) -> dict[str, pa.Table]:
+    """Each analytics table with dataset first and run_date last, like its warehouse table."""
+    if set(bundle.analytics) != set(ANALYTICS):
+        raise ValueError(
+            f"analytics of {bundle.run_id} has tables {sorted(bundle.analytics)}; expected {sorted(ANALYTICS)}"
+        )
+    tables = {}
+    for name, schema in ANALYTICS.items():
+        rows = _shaped(bundle.analytics[name], schema, f"{name} of {bundle.run_id}")
+        rows = rows.add_column(0, "dataset", pa.repeat(pa.scalar(run["dataset"], pa.string()), rows.num_rows))
+        tables[name] = rows.append_column(
+            "run_date", pa.repeat(pa.scalar(bundle.run_date, pa.date32()), rows.num_rows)
+        )
+    return tables
+
+
+def _shaped(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+    """``table``'s columns of ``schema``, cast to it; a missing column or a lossy cast is a ValueError
+    (raised before anything is written)."""
+    missing = [name for name in schema.names if name not in table.column_names]
+    if missing:
+        raise ValueError(f"{what} lacks the columns {missing}")
+    selected = table.select(schema.names)
+    try:
+        return pa.Table.from_arrays(
+            [
+                _cast(selected.column(name), field.type)
+                for name, field in zip(schema.names, schema, strict=True)
+            ],
+            schema=schema,
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise ValueError(f"{what}: {error}") from error
+
+
+def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        # Spark writes UTC instants; keep the UTC wall time and drop the zone.
+        column = column.cast(pa.timestamp(column.type.unit))
+    if pa.types.is_timestamp(target):
+        # Whole seconds, truncated explicitly (a plain cast refuses to lose the microseconds).
+        return (
+            pc.cast(column, target, safe=False) if pa.types.is_timestamp(column.type) else column.cast(target)
+        )
+    return column.cast(target)
 
 
 def _check_registry(bundle: PublishBundle) -> None:
@@ -417,13 +592,16 @@ def _iso(bundle: PublishBundle) -> str:
 
 
 def _replace(conn: sa.Connection, table: str, rows: pa.Table, bundle: PublishBundle) -> int:
-    """Delete the run's rows of ``table`` (the dataset's, for items) and load ``rows``."""
-    where = "dataset = :dataset" if table == "items" else "dataset = :dataset AND run_date = :run_date"
+    """Load ``rows`` in place of the run's rows of ``table``: the dataset's, for a snapshot; the
+    days the rows cover, for a daily aggregate (an upsert); the run's, for the rest."""
+    if table in DAILY_KEYS:
+        return upsert_days(conn, table, DAILY_KEYS[table], rows)
+    where = "dataset = :dataset" if table in SNAPSHOTS else "dataset = :dataset AND run_date = :run_date"
     conn.execute(
         sa.text(f"DELETE FROM {table} WHERE {where}"), {"dataset": bundle.dataset, "run_date": _iso(bundle)}
     )
-    # items can be large, everything else is a handful of rows and not worth a temp file
-    load = bulk_load if table == "items" else insert_rows
+    # snapshots can be large, everything else is a handful of rows and not worth a temp file
+    load = bulk_load if table in SNAPSHOTS else insert_rows
     return load(conn, table, rows.column_names, rows)
 
 

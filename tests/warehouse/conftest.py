@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from recflow.warehouse.engine import make_engine
-from recflow.warehouse.publish import PublishBundle
+from recflow.warehouse.publish import ANALYTICS, PublishBundle
 
 SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
 
@@ -25,6 +26,7 @@ TABLES = [
     "data_reconciliation",
     "quarantine_summary",
     "model_registry",
+    *ANALYTICS,
 ]
 
 
@@ -54,6 +56,7 @@ def build_bundle(
     model_version: str = "als-1",
     promote: bool = True,
     champion: tuple[str, float] | None = None,
+    days: int = 3,
 ) -> PublishBundle:
     """A deterministic bundle with n_users * k recommendations.
 
@@ -67,6 +70,10 @@ def build_bundle(
             "item_id": [f"i{rng.randrange(n_items)}" for _ in range(n_users * k)],
             "rank": pa.array([rank for _ in range(n_users) for rank in range(1, k + 1)], pa.int32()),
             "score": [rng.uniform(0, 5) for _ in range(n_users * k)],
+            "source": ["als"] * (n_users * k),
+            "reason": [
+                f"people with tastes like yours rated it ({dataset}) — «é» 🎬" for _ in range(n_users * k)
+            ],
         }
     )
     items = pa.table(
@@ -74,6 +81,9 @@ def build_bundle(
             "item_id": [f"i{item}" for item in range(n_items)],
             "title": [f"Film {item} ({dataset}, seed {seed}) — «é»" for item in range(n_items)],
             "genres": ["Comedy|Drama" if item % 2 else None for item in range(n_items)],
+            "category": [None if item % 3 else "electronics.smartphone" for item in range(n_items)],
+            "brand": [None if item % 3 else "acme" for item in range(n_items)],
+            "price": [None if item % 3 else item + 0.99 for item in range(n_items)],
         }
     )
     params = {"rank": 16, "reg_param": 0.1, "max_iter": 10, "seed": seed}
@@ -167,7 +177,121 @@ def build_bundle(
         ],
         promote=promote,
         registry=registry,
+        analytics=build_analytics(run_date, n_users, n_items, days, seed),
     )
+
+
+def build_analytics(
+    run_date: datetime.date, n_users: int, n_items: int, days: int, seed: int
+) -> dict[str, pa.Table]:
+    """Small analytics tables like spark_jobs/analytics.py writes: `days` days of daily rows
+    ending the day before ``run_date``, values varying with ``seed``."""
+    rng = random.Random(seed + 1)
+    dates = [run_date - datetime.timedelta(days=days - d) for d in range(days)]
+    users = [f"u{user}" for user in range(n_users)]
+    seen = datetime.datetime(2024, 1, 1, 12, 30, 5)
+    money = pa.decimal128(18, 2)
+    return {
+        "users": pa.table(
+            {
+                "user_id": users,
+                "gender": ["F" if u % 2 else "M" for u in range(n_users)],
+                "age": pa.array([18 + u % 40 for u in range(n_users)], pa.int16()),
+                "age_group": ["25-34" if u % 2 else "18-24" for u in range(n_users)],
+                "occupation": ["writer" if u % 3 else "médecin" for u in range(n_users)],
+                "zip_code": [f"{10000 + u}" for u in range(n_users)],
+                "first_seen": pa.array([seen] * n_users, pa.timestamp("us", tz="UTC")),
+                "last_seen": pa.array(
+                    [seen + datetime.timedelta(days=u, microseconds=999) for u in range(n_users)],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "n_interactions": [rng.randrange(1, 100) for _ in users],
+            }
+        ),
+        "user_profiles": pa.table(
+            {
+                "user_id": users,
+                "n_interactions": [rng.randrange(1, 100) for _ in users],
+                "n_items": pa.array([rng.randrange(1, 50) for _ in users], pa.int32()),
+                "active_days": pa.array([rng.randrange(1, 9) for _ in users], pa.int32()),
+                "activity_level": [rng.choice(["light", "regular", "heavy"]) for _ in users],
+                "top_categories": ["Drama|Comedy|Film-Noir" for _ in users],
+                "top_category": ["Drama" for _ in users],
+                "top_category_share": [round(rng.random(), 6) for _ in users],
+                "active_hours": ["20|21|9" for _ in users],
+                "peak_hour": pa.array([20] * n_users, pa.int8()),
+                "active_weekdays": ["Sat|Sun|Fri" for _ in users],
+                "peak_weekday": ["Sat" for _ in users],
+                "avg_rating": [round(rng.uniform(1, 5), 6) for _ in users],
+                "purchases": pa.nulls(n_users, pa.int64()),
+                "revenue": pa.nulls(n_users, money),
+                "watch_seconds": pa.nulls(n_users, pa.int64()),
+            }
+        ),
+        "popular_items": pa.table(
+            {
+                "segment_type": ["overall"] * 3 + ["gender"] * 3,
+                "segment": ["all"] * 3 + ["F"] * 3,
+                "rank": pa.array([1, 2, 3] * 2, pa.int16()),
+                "item_id": [f"i{rng.randrange(n_items)}" for _ in range(6)],
+                "n_users": [30, 20, 10, 15, 9, 3],
+                "n_interactions": [31, 22, 10, 15, 9, 4],
+                "avg_rating": [4.5, 4.0, None, 3.5, 3.25, 3.0],
+            }
+        ),
+        "daily_kpis": pa.table(
+            {
+                "activity_date": dates,
+                "n_interactions": [rng.randrange(100, 1000) for _ in dates],
+                "active_users": pa.array([rng.randrange(1, n_users) for _ in dates], pa.int32()),
+                "new_users": pa.array([rng.randrange(0, 5) for _ in dates], pa.int32()),
+                "active_items": pa.array([rng.randrange(1, n_items) for _ in dates], pa.int32()),
+                "avg_rating": [round(rng.uniform(1, 5), 6) for _ in dates],
+                "purchases": [rng.randrange(0, 9) for _ in dates],
+                "revenue": pa.array(
+                    [decimal.Decimal(f"{rng.randrange(0, 10**6)}.{rng.randrange(100):02d}") for _ in dates],
+                    money,
+                ),
+                "watch_seconds": pa.nulls(days, pa.int64()),
+            }
+        ),
+        "daily_category_activity": pa.table(
+            {
+                "activity_date": [d for d in dates for _ in range(2)],
+                "category": ["Drama", "Comédie"] * days,
+                "n_interactions": [rng.randrange(1, 99) for _ in range(2 * days)],
+                "active_users": pa.array([rng.randrange(1, 9) for _ in range(2 * days)], pa.int32()),
+                "revenue": pa.nulls(2 * days, money),
+                "watch_seconds": pa.nulls(2 * days, pa.int64()),
+            }
+        ),
+        "daily_funnel": pa.table(
+            {
+                "activity_date": [d for d in dates for _ in range(3)],
+                "step": pa.array([1, 2, 3] * days, pa.int8()),
+                "step_name": ["view", "cart", "purchase"] * days,
+                "n_events": [n for _ in dates for n in (100 + seed, 20, 5)],
+                "n_users": pa.array([n for _ in dates for n in (40, 10, 4)], pa.int32()),
+            }
+        ),
+        "hourly_activity": pa.table(
+            {
+                "activity_date": [d for d in dates for _ in range(24)],
+                "hour": pa.array(list(range(24)) * days, pa.int8()),
+                "n_interactions": [rng.randrange(0, 50) for _ in range(24 * days)],
+                "active_users": pa.array([rng.randrange(0, 9) for _ in range(24 * days)], pa.int32()),
+            }
+        ),
+        "watch_time_hourly": pa.table(
+            {
+                "activity_date": dates,
+                "item_id": ["ch1"] * days,
+                "hour": pa.array([20] * days, pa.int8()),
+                "watch_seconds": [rng.randrange(60, 3600) for _ in dates],
+                "viewers": pa.array([rng.randrange(1, 9) for _ in dates], pa.int32()),
+            }
+        ),
+    }
 
 
 @pytest.fixture

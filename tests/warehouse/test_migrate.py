@@ -11,8 +11,10 @@ from recflow.warehouse.migrate import migrate, split_statements
 
 EXPECTED_COLUMNS = {
     "schema_migrations": ["version", "applied_at"],
-    "recommendations": ["dataset", "user_id", "item_id", "rank", "score", "model_version", "run_date"],
-    "items": ["dataset", "item_id", "title", "genres"],
+    "recommendations": [
+        "dataset", "user_id", "item_id", "rank", "score", "model_version", "run_date", "source", "reason",
+    ],
+    "items": ["dataset", "item_id", "title", "genres", "category", "brand", "price"],
     "model_runs": [
         "run_id",
         "dataset",
@@ -81,13 +83,58 @@ EXPECTED_COLUMNS = {
         "model_path",
         "is_champion",
     ],
-}
-MIGRATIONS = ["001_core", "002_model_registry"]
+    "users": [
+        "dataset", "user_id", "gender", "age", "age_group", "occupation", "zip_code", "first_seen", "last_seen",
+        "n_interactions", "run_date",
+    ],
+    "user_profiles": [
+        "dataset", "user_id", "n_interactions", "n_items", "active_days", "activity_level", "top_categories",
+        "top_category", "top_category_share", "active_hours", "peak_hour", "active_weekdays", "peak_weekday",
+        "avg_rating", "purchases", "revenue", "watch_seconds", "run_date",
+    ],
+    "popular_items": [
+        "dataset", "segment_type", "segment", "rank", "item_id", "n_users", "n_interactions", "avg_rating", "run_date",
+    ],
+    "similar_items": ["dataset", "item_id", "rank", "similar_item_id", "score", "model_version", "run_date"],
+    "daily_kpis": [
+        "dataset", "activity_date", "n_interactions", "active_users", "new_users", "active_items", "avg_rating",
+        "purchases", "revenue", "watch_seconds", "run_date",
+    ],
+    "daily_category_activity": [
+        "dataset", "activity_date", "category", "n_interactions", "active_users", "revenue", "watch_seconds",
+        "run_date",
+    ],
+    "daily_funnel": ["dataset", "activity_date", "step", "step_name", "n_events", "n_users", "run_date"],
+    "hourly_activity": ["dataset", "activity_date", "hour", "n_interactions", "active_users", "run_date"],
+    "watch_time_hourly": ["dataset", "activity_date", "item_id", "hour", "watch_seconds", "viewers", "run_date"],
+}  # fmt: skip
+MIGRATIONS = [
+    "001_core",
+    "002_model_registry",
+    "003_recommendation_reasons",
+    "004_item_attributes",
+    "005_analytics",
+    "006_bi_views",
+]
+BI_VIEWS = [
+    "v_activity_by_hour", "v_category_daily", "v_daily_kpis", "v_data_quality", "v_funnel_daily",
+    "v_model_performance", "v_popular_items", "v_quarantine", "v_user_profiles", "v_user_recommendations",
+    "v_watch_time_hourly",
+]  # fmt: skip
 EXPECTED_KEYS = {
     "recommendations": ["dataset", "user_id", "rank"],
     "model_runs": ["run_id"],
     "model_metrics": ["dataset", "run_date", "model", "metric", "k"],
     "model_registry": ["dataset", "run_date"],
+    "daily_kpis": ["dataset", "activity_date"],
+    "daily_category_activity": ["dataset", "activity_date", "category"],
+    "daily_funnel": ["dataset", "activity_date", "step"],
+    "hourly_activity": ["dataset", "activity_date", "hour"],
+    "watch_time_hourly": ["dataset", "activity_date", "item_id", "hour"],
+    "popular_items": ["dataset", "segment_type", "segment", "rank"],
+    "users": ["dataset", "user_id"],
+    "user_profiles": ["dataset", "user_id"],
+    "similar_items": ["dataset", "item_id", "rank"],
 }
 
 
@@ -106,6 +153,7 @@ def assert_migrates_once(engine: sa.Engine, sql_root) -> None:
         versions = conn.execute(sa.text("SELECT version FROM schema_migrations ORDER BY version"))
         assert versions.scalars().all() == MIGRATIONS
     assert schema_of(engine) == EXPECTED_COLUMNS
+    assert sorted(sa.inspect(engine).get_view_names()) == BI_VIEWS
     inspector = sa.inspect(engine)
     for table, key in EXPECTED_KEYS.items():
         assert inspector.get_pk_constraint(table)["constrained_columns"] == key
@@ -124,7 +172,7 @@ def test_migrate_mariadb_applies_once(mariadb_engine, sql_root):
         charsets = conn.execute(
             sa.text(
                 "SELECT DISTINCT engine, table_collation FROM information_schema.tables"
-                " WHERE table_schema = DATABASE()"
+                " WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'"
             )
         ).all()
     assert charsets == [("InnoDB", "utf8mb4_bin")]
@@ -139,6 +187,15 @@ def test_dialect_files_declare_the_same_columns(mariadb_engine, sqlite_engine, s
     migrate(mariadb_engine, sql_root)
     migrate(sqlite_engine, sql_root)
     assert schema_of(mariadb_engine) == schema_of(sqlite_engine)
+    assert views_of(mariadb_engine) == views_of(sqlite_engine)
+
+
+def views_of(engine: sa.Engine) -> dict[str, list[str]]:
+    inspector = sa.inspect(engine)
+    return {
+        view: [column["name"] for column in inspector.get_columns(view)]
+        for view in inspector.get_view_names()
+    }
 
 
 @pytest.mark.warehouse

@@ -10,7 +10,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from recflow.warehouse.publish import REGISTRY_KEYS, publish
+from recflow.warehouse.publish import ANALYTICS, REGISTRY_KEYS, publish
 
 BOTH_DIALECTS = pytest.mark.parametrize(
     "engine_fixture", [pytest.param("mariadb_engine", marks=pytest.mark.warehouse), "sqlite_engine"]
@@ -115,6 +115,7 @@ def test_rejected_run_is_recorded_but_the_champion_keeps_serving(
         "quarantine_summary": 1,
         "model_registry": 1,
         "recommendations": 0,
+        **{name: table.num_rows for name, table in challenger.analytics.items()},
     }
     assert table_rows(engine, "recommendations") == served
     if crc is not None:
@@ -189,10 +190,11 @@ def test_a_later_promoted_run_takes_over_as_champion(
     after = warehouse_state(engine)
     publish(engine, winner, sql_root)
     assert warehouse_state(engine) == after
-    # a rejected re-run of an older day does not demote it; only the catalogue (items, one per
-    # dataset, always the last published run's) changes
+    # a rejected re-run of an older day does not demote it; only what describes the data (the
+    # catalogue and the analytics: always the last published run's) changes
     publish(engine, rejected(make_bundle), sql_root)
-    assert {**warehouse_state(engine), "items": None} == {**after, "items": None}
+    data_tables = {table: None for table in ("items", *ANALYTICS)}
+    assert {**warehouse_state(engine), **data_tables} == {**after, **data_tables}
 
 
 @BOTH_DIALECTS

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from recflow.warehouse import publish as publish_module
-from recflow.warehouse.publish import publish
+from recflow.warehouse.publish import ANALYTICS, publish
 
 PUBLISHED_TABLES = {
     "schema_migrations",
@@ -21,6 +21,8 @@ PUBLISHED_TABLES = {
     "data_reconciliation",
     "quarantine_summary",
     "model_registry",
+    "similar_items",  # created for the similar-items step, empty until it runs
+    *ANALYTICS,
 }
 BOTH_DIALECTS = pytest.mark.parametrize(
     "engine_fixture", [pytest.param("mariadb_engine", marks=pytest.mark.warehouse), "sqlite_engine"]
@@ -43,7 +45,17 @@ def rows_where(engine: sa.Engine, table: str, **where) -> list[tuple]:
 def bundle_recommendations(bundle) -> list[tuple]:
     run_date = bundle.run_date.isoformat()
     return sorted(
-        (bundle.dataset, r["user_id"], r["item_id"], r["rank"], r["score"], bundle.model_version, run_date)
+        (
+            bundle.dataset,
+            r["user_id"],
+            r["item_id"],
+            r["rank"],
+            r["score"],
+            bundle.model_version,
+            run_date,
+            r["source"],
+            r["reason"],
+        )
         for r in bundle.recommendations.to_pylist()
     )
 
@@ -58,6 +70,7 @@ def expected_counts(bundle) -> dict[str, int]:
         "data_reconciliation": 1,
         "quarantine_summary": 1,
         "model_registry": 1,
+        **{name: table.num_rows for name, table in bundle.analytics.items()},
     }
 
 
