@@ -12,26 +12,29 @@ from pathlib import Path
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, chain, task
 from recflow_callbacks import DURATION_KEY, record_duration
 
 from recflow.config import DEFAULT_EVENT_WEIGHTS
 
 SPARK_JOBS = Path(__file__).resolve().parents[1] / "spark_jobs"
 
-# task_id -> spark_jobs/<script>.py, in pipeline order.
-SPARK_TASKS = {
+# task_id -> spark_jobs/<script>.py. The data chain (ingest .. validate_clean_data, whose facts
+# publish_data_quality records), then two branches on the clean data: the model chain and the
+# analytics aggregates.
+DATA_TASKS = {
     "ingest_raw_files": "ingest",
     "validate_raw_data": "validate_raw",
     "clean_interactions": "clean",
     "validate_clean_data": "validate_clean",
+}
+MODEL_TASKS = {
     "train_als": "train",
     "evaluate_models": "evaluate",
     "generate_recommendations": "recommend",
 }
-
-# ingest .. validate_clean_data: the steps whose facts publish_data_quality records.
-SPARK_STEPS_THROUGH_VALIDATION = 4
+ANALYTICS_TASKS = {"build_analytics": "analytics"}
+SPARK_TASKS = DATA_TASKS | MODEL_TASKS | ANALYTICS_TASKS
 
 PARAMS = {
     "source": Param("movielens", type="string", enum=["movielens", "ecommerce", "tv"], title="Source",
@@ -124,8 +127,8 @@ with DAG(
     tags=["recflow", "recommendations", "als"],
     doc_md=__doc__,
 ) as dag:
-    spark_steps = [
-        SparkSubmitOperator(
+    spark = {
+        task_id: SparkSubmitOperator(
             task_id=task_id,
             conn_id="spark_default",
             application=str(SPARK_JOBS / f"{script}.py"),
@@ -134,7 +137,7 @@ with DAG(
             post_execute=record_duration,
         )
         for task_id, script in SPARK_TASKS.items()
-    ]
+    }
 
     # Runs whatever happened upstream: when validation stops the run, its results are the
     # evidence an analyst needs, and they reach the warehouse without any recommendations.
@@ -148,7 +151,7 @@ with DAG(
 
     @task(post_execute=record_duration)
     def publish_recommendations(params=None, ds=None, run_id=None, ti=None) -> dict:
-        """Load recommendations, items, metrics and data quality into the warehouse atomically."""
+        """Load recommendations, items, analytics, metrics and data quality into the warehouse atomically."""
         from recflow.config import Settings
         from recflow.publish_run import publish_run
 
@@ -156,8 +159,19 @@ with DAG(
         timings = dict(zip(SPARK_TASKS, durations, strict=True))
         return publish_run(Settings.from_params(params), ds, run_id, timings)
 
-    for upstream, downstream in zip(spark_steps, spark_steps[1:], strict=False):
-        upstream >> downstream
+    @task
+    def write_run_report(params=None, ds=None) -> str:
+        """Write the run's HTML report (charts of the data, the funnel, metric history)."""
+        from recflow.config import Settings
+        from recflow.report import write_run_report
+
+        return str(write_run_report(Settings.from_params(params), ds))
+
+    data = [spark[task_id] for task_id in DATA_TASKS]
+    model = [spark[task_id] for task_id in MODEL_TASKS]
+    chain(*data)
+    chain(data[-1], *model)
+    data[-1] >> spark["build_analytics"]
     quality = publish_data_quality()
-    spark_steps[:SPARK_STEPS_THROUGH_VALIDATION] >> quality
-    [spark_steps[-1], quality] >> publish_recommendations()
+    data >> quality
+    [model[-1], spark["build_analytics"], quality] >> publish_recommendations() >> write_run_report()

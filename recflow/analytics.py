@@ -74,8 +74,11 @@ def prepare(
         F.dayofweek("ts").alias("weekday"),
         (F.col("weight") if rating_scale else F.lit(None)).cast("double").alias("rating"),
         (is_purchase if ecommerce else F.lit(None)).cast("boolean").alias("is_purchase"),
+        # 0 for the other events, so a user or day without purchases sums to 0.00, not NULL.
         (
-            F.when(is_purchase, F.coalesce(optional("price", MONEY), F.lit(0).cast(MONEY)))
+            F.when(is_purchase, F.coalesce(optional("price", MONEY), F.lit(0).cast(MONEY))).otherwise(
+                F.lit(0).cast(MONEY)
+            )
             if ecommerce
             else F.lit(None).cast(MONEY)
         ).alias("revenue"),

@@ -1,7 +1,8 @@
-"""Command line helpers: `python -m recflow.cli summary|quality --ds DATE --conf JSON`.
+"""Command line helpers: `python -m recflow.cli summary|quality|report --ds DATE --conf JSON`.
 
 `summary` reads back what a run published, from the warehouse, the way an analyst would see it;
-`quality` what its validation and cleaning recorded (also for a run that validation stopped).
+`quality` what its validation and cleaning recorded (also for a run that validation stopped);
+`report` (re)writes the run's HTML report and prints where it is.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import json
 import sqlalchemy as sa
 
 from recflow.config import Settings
+from recflow.report import report_path, write_run_report
 from recflow.validation import docs_index
 from recflow.warehouse.engine import make_engine
 
 SAMPLE_SQL = sa.text(
     """
-    SELECT r.user_id, r.`rank`, r.item_id, i.title, i.genres, r.score
+    SELECT r.user_id, r.`rank`, r.item_id, i.title, i.genres, r.score, r.reason
     FROM recommendations r
     LEFT JOIN items i ON i.dataset = r.dataset AND i.item_id = r.item_id
     WHERE r.dataset = :dataset AND r.user_id IN (
@@ -133,6 +135,7 @@ def summary(settings: Settings, ds: str) -> str:
             sa.text("SELECT model_version FROM model_registry WHERE dataset = :d AND is_champion"),
             {"d": settings.dataset_name},
         ).scalar()
+        views = view_rows(conn, settings.dataset_name)
     engine.dispose()
     if run is None:
         raise SystemExit(f"No published run for dataset {settings.dataset_name!r} on {ds} in {engine.url}")
@@ -158,12 +161,28 @@ def summary(settings: Settings, ds: str) -> str:
     for row in sample:
         if row["rank"] <= 5:
             lines.append(
-                f"  user {row['user_id']:>6}  #{row['rank']}  {row['title'] or row['item_id']}  [{row['genres'] or ''}]"
+                f"  user {row['user_id']:>6}  #{row['rank']}  {row['title'] or row['item_id']}"
+                f"  [{row['genres'] or ''}]  ({row['reason']})"
             )
     timings = json.loads(run["task_timings"] or "{}")
     if timings:
         lines += ["", "  Task wall times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
+    lines += ["", f"  BI views ({len(views)}): " + ", ".join(f"{name} {n}" for name, n in views.items())]
+    report = report_path(settings, ds)
+    if report.exists():
+        lines.append(f"  Run report: {report.as_uri()}")
     return "\n".join(lines) + "\n" + quality(settings, ds)
+
+
+def view_rows(conn: sa.Connection, dataset: str) -> dict[str, int]:
+    """Rows per BI view for the dataset: what Tableau will find."""
+    names = sorted(name for name in sa.inspect(conn).get_view_names() if name.startswith("v_"))
+    return {
+        name: conn.execute(
+            sa.text(f"SELECT COUNT(*) FROM {name} WHERE dataset = :d"), {"d": dataset}
+        ).scalar_one()
+        for name in names
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,12 +194,17 @@ def main(argv: list[str] | None = None) -> None:
         "--conf", default="{}", help="the run's Params as JSON (dataset/source pick the data set)"
     )
     check = commands.add_parser("quality", help="what a run's validation and cleaning found")
-    for sub in (check,):
+    page = commands.add_parser("report", help="write the run's HTML report and print its location")
+    for sub in (check, page):
         sub.add_argument("--ds", required=True)
         sub.add_argument("--conf", default="{}", help="the run's Params as JSON")
     args = parser.parse_args(argv)
-    report = summary if args.command == "summary" else quality
-    print(report(Settings.from_params(args.conf), args.ds))
+    command = {"summary": summary, "quality": quality, "report": report}[args.command]
+    print(command(Settings.from_params(args.conf), args.ds))
+
+
+def report(settings: Settings, ds: str) -> str:
+    return write_run_report(settings, ds).as_uri()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,10 @@
 -- the account that ran the migration; dropping that account breaks the views.
 -- Names are stable: dashboards bind to them. Change a view in a new migration with CREATE OR
 -- REPLACE, adding columns rather than renaming them. Ratios divide by NULLIF(x, 0) so an empty
--- day gives NULL, not an error.
+-- day gives NULL, not an error, and multiply by 1e0 first: MySQL's DECIMAL division keeps only 4
+-- decimals (3 bad rows in 100,000 would read 0.0000), a DOUBLE keeps them all.
+-- Measures that SUM in Tableau never repeat on rows of a finer grain (see v_funnel_daily,
+-- v_quarantine).
 
 -- Every user's current list, best first, with the item's title and why it is there.
 CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_user_recommendations AS
@@ -37,17 +40,18 @@ SELECT k.dataset,
        k.new_users,
        k.active_users - k.new_users AS returning_users,
        k.active_items,
-       k.n_interactions / NULLIF(k.active_users, 0) AS interactions_per_user,
+       k.n_interactions * 1e0 / NULLIF(k.active_users, 0) AS interactions_per_user,
        k.avg_rating,
        k.purchases,
        k.revenue,
-       k.revenue / NULLIF(k.purchases, 0) AS revenue_per_purchase,
-       k.watch_seconds / 3600 AS watch_hours,
+       k.revenue * 1e0 / NULLIF(k.purchases, 0) AS revenue_per_purchase,
+       k.watch_seconds / 3600e0 AS watch_hours,
        k.run_date
 FROM daily_kpis k;
 
 -- The funnel per day and step, with conversion from the first and from the previous step
--- (distinct users), and the day's revenue where there is any.
+-- (distinct users). The day's revenue sits on its purchase step only, so SUM(revenue) over the
+-- steps of a day is the day's revenue, not a multiple of it.
 CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_funnel_daily AS
 SELECT f.dataset,
        f.activity_date,
@@ -55,9 +59,9 @@ SELECT f.dataset,
        f.step_name,
        f.n_events,
        f.n_users,
-       f.n_users / NULLIF(top_step.n_users, 0) AS conversion_from_first,
-       f.n_users / NULLIF(prev_step.n_users, 0) AS conversion_from_previous,
-       k.revenue,
+       f.n_users * 1e0 / NULLIF(top_step.n_users, 0) AS conversion_from_first,
+       f.n_users * 1e0 / NULLIF(prev_step.n_users, 0) AS conversion_from_previous,
+       CASE WHEN f.step_name = 'purchase' THEN k.revenue END AS revenue,
        f.run_date
 FROM daily_funnel f
 LEFT JOIN daily_funnel top_step
@@ -119,20 +123,21 @@ SELECT q.dataset,
        CASE WHEN q.success THEN 'passed' WHEN q.severity = 'warning' THEN 'warned' ELSE 'failed' END AS outcome,
        q.unexpected_count,
        q.element_count,
-       q.unexpected_count / NULLIF(q.element_count, 0) AS unexpected_share,
+       q.unexpected_count * 1e0 / NULLIF(q.element_count, 0) AS unexpected_share,
        q.observed_value
 FROM data_quality_results q;
 
 -- Row accounting per run and table, one row per quarantine reason (reason NULL when the table
--- lost no rows), with where to look for a sample of each.
+-- lost no rows), with where to look for a sample of each. The table's counts sit on its first
+-- row only (NULL on the others), so they SUM correctly whatever the number of reasons.
 CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_quarantine AS
 SELECT c.dataset,
        c.run_date,
        c.table_name,
-       c.raw_rows,
-       c.clean_rows,
-       c.quarantined_rows,
-       c.duplicate_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.raw_rows END AS raw_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.clean_rows END AS clean_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.quarantined_rows END AS quarantined_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.duplicate_rows END AS duplicate_rows,
        q.reason,
        q.column_name,
        q.rows_quarantined,
@@ -141,7 +146,8 @@ SELECT c.dataset,
        q.sample_row
 FROM data_reconciliation c
 LEFT JOIN quarantine_summary q
-       ON q.dataset = c.dataset AND q.run_date = c.run_date AND q.table_name = c.table_name;
+       ON q.dataset = c.dataset AND q.run_date = c.run_date AND q.table_name = c.table_name
+WINDOW w AS (PARTITION BY c.dataset, c.run_date, c.table_name ORDER BY q.reason);
 
 -- Interactions per day and genre / category.
 CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_category_daily AS
@@ -151,7 +157,7 @@ SELECT a.dataset,
        a.n_interactions,
        a.active_users,
        a.revenue,
-       a.watch_seconds / 3600 AS watch_hours,
+       a.watch_seconds / 3600e0 AS watch_hours,
        a.run_date
 FROM daily_category_activity a;
 
@@ -160,7 +166,7 @@ CREATE OR REPLACE SQL SECURITY DEFINER VIEW v_activity_by_hour AS
 SELECT h.dataset,
        h.activity_date,
        DAYOFWEEK(h.activity_date) AS weekday_number,  -- 1 = Sunday .. 7 = Saturday
-       DATE_FORMAT(h.activity_date, '%a') AS weekday,
+       ELT(DAYOFWEEK(h.activity_date), 'Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat') AS weekday,  -- not DATE_FORMAT: it follows the reader's lc_time_names
        h.hour,
        h.n_interactions,
        h.active_users,
@@ -191,7 +197,7 @@ SELECT p.dataset,
        p.avg_rating,
        p.purchases,
        p.revenue,
-       p.watch_seconds / 3600 AS watch_hours,
+       p.watch_seconds / 3600e0 AS watch_hours,
        p.run_date
 FROM user_profiles p
 LEFT JOIN users u ON u.dataset = p.dataset AND u.user_id = p.user_id;
@@ -203,9 +209,9 @@ SELECT w.dataset,
        w.hour,
        w.item_id AS channel_id,
        i.title AS channel_name,
-       i.genres AS channel_genre,
+       COALESCE(i.category, NULLIF(i.genres, '')) AS channel_genre,
        w.watch_seconds,
-       w.watch_seconds / 3600 AS watch_hours,
+       w.watch_seconds / 3600e0 AS watch_hours,
        w.viewers,
        w.run_date
 FROM watch_time_hourly w

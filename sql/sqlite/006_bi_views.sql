@@ -42,7 +42,8 @@ SELECT k.dataset,
 FROM daily_kpis k;
 
 -- The funnel per day and step, with conversion from the first and from the previous step
--- (distinct users), and the day's revenue where there is any.
+-- (distinct users). The day's revenue sits on its purchase step only, so SUM(revenue) over the
+-- steps of a day is the day's revenue, not a multiple of it.
 DROP VIEW IF EXISTS v_funnel_daily;
 CREATE VIEW v_funnel_daily AS
 SELECT f.dataset,
@@ -53,7 +54,7 @@ SELECT f.dataset,
        f.n_users,
        CAST(f.n_users AS REAL) / NULLIF(top_step.n_users, 0) AS conversion_from_first,
        CAST(f.n_users AS REAL) / NULLIF(prev_step.n_users, 0) AS conversion_from_previous,
-       k.revenue,
+       CASE WHEN f.step_name = 'purchase' THEN k.revenue END AS revenue,
        f.run_date
 FROM daily_funnel f
 LEFT JOIN daily_funnel top_step
@@ -123,16 +124,17 @@ SELECT q.dataset,
 FROM data_quality_results q;
 
 -- Row accounting per run and table, one row per quarantine reason (reason NULL when the table
--- lost no rows), with where to look for a sample of each.
+-- lost no rows), with where to look for a sample of each. The table's counts sit on its first
+-- row only (NULL on the others), so they SUM correctly whatever the number of reasons.
 DROP VIEW IF EXISTS v_quarantine;
 CREATE VIEW v_quarantine AS
 SELECT c.dataset,
        c.run_date,
        c.table_name,
-       c.raw_rows,
-       c.clean_rows,
-       c.quarantined_rows,
-       c.duplicate_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.raw_rows END AS raw_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.clean_rows END AS clean_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.quarantined_rows END AS quarantined_rows,
+       CASE WHEN ROW_NUMBER() OVER w = 1 THEN c.duplicate_rows END AS duplicate_rows,
        q.reason,
        q.column_name,
        q.rows_quarantined,
@@ -141,7 +143,8 @@ SELECT c.dataset,
        q.sample_row
 FROM data_reconciliation c
 LEFT JOIN quarantine_summary q
-       ON q.dataset = c.dataset AND q.run_date = c.run_date AND q.table_name = c.table_name;
+       ON q.dataset = c.dataset AND q.run_date = c.run_date AND q.table_name = c.table_name
+WINDOW w AS (PARTITION BY c.dataset, c.run_date, c.table_name ORDER BY q.reason);
 
 -- Interactions per day and genre / category.
 DROP VIEW IF EXISTS v_category_daily;
@@ -207,7 +210,7 @@ SELECT w.dataset,
        w.hour,
        w.item_id AS channel_id,
        i.title AS channel_name,
-       i.genres AS channel_genre,
+       COALESCE(i.category, NULLIF(i.genres, '')) AS channel_genre,
        w.watch_seconds,
        w.watch_seconds / 3600.0 AS watch_hours,
        w.viewers,

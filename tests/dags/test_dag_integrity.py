@@ -52,14 +52,20 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
 
 def test_task_graph_is_the_documented_chain(dagbag):
     dag = dagbag.dags[DAG_ID]
-    assert sorted(dag.task_ids) == sorted([*EXPECTED_CHAIN, "publish_data_quality"])
+    assert sorted(dag.task_ids) == sorted(
+        [*EXPECTED_CHAIN, "build_analytics", "publish_data_quality", "write_run_report"]
+    )
     for upstream, downstream in zip(EXPECTED_CHAIN[:-1], EXPECTED_CHAIN[1:-1], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
     assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == set()
-    # Publishing waits for the lists and for the data-quality record.
+    # The aggregates need only the clean data, so they run beside the model chain.
+    assert dag.get_task("build_analytics").upstream_task_ids == {"validate_clean_data"}
+    # Publishing waits for the lists, the aggregates and the data-quality record; the report for
+    # what was published.
     assert dag.get_task("publish_recommendations").upstream_task_ids == {
-        "generate_recommendations", "publish_data_quality",
+        "generate_recommendations", "build_analytics", "publish_data_quality",
     }  # fmt: skip
+    assert dag.get_task("write_run_report").upstream_task_ids == {"publish_recommendations"}
 
 
 def test_data_quality_is_recorded_even_when_validation_fails(dagbag):
@@ -82,7 +88,7 @@ def test_spark_tasks_use_spark_default_and_pass_ds_and_params(dagbag):
 
     dag = dagbag.dags[DAG_ID]
     spark_tasks = [t for t in dag.tasks if isinstance(t, SparkSubmitOperator)]
-    assert len(spark_tasks) == len(EXPECTED_CHAIN) - 1
+    assert len(spark_tasks) == len(EXPECTED_CHAIN)  # the chain's Spark steps and build_analytics
     for task in spark_tasks:
         assert task._conn_id == "spark_default"
         assert Path(task.application).is_file(), task.application

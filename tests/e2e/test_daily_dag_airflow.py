@@ -21,8 +21,13 @@ DS = "2024-03-01"
 CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10, "tuning_trials": 1}
 SPARK_TASKS = [
     "ingest_raw_files", "validate_raw_data", "clean_interactions", "validate_clean_data",
-    "train_als", "evaluate_models", "generate_recommendations",
+    "train_als", "evaluate_models", "generate_recommendations", "build_analytics",
 ]  # fmt: skip
+# The analytics tables a run publishes (the BI views read them).
+ANALYTICS_TABLES = (
+    "users", "user_profiles", "popular_items", "daily_kpis", "daily_category_activity", "daily_funnel",
+    "hourly_activity",
+)  # fmt: skip
 
 
 def airflow_env(home: Path, data_dir: Path, warehouse_url: str) -> dict[str, str]:
@@ -119,8 +124,22 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     assert int(n_rows) == len(rated)
     assert reason.startswith("No champion yet")
 
+    # Every BI view has rows (watch time is TV-only), and the run wrote its report.
+    views = [v for (v,) in table_rows(mariadb_engine, "SELECT table_name FROM information_schema.views"
+                                      " WHERE table_schema = DATABASE()")]  # fmt: skip
+    assert len(views) == 11
+    for view in views:
+        (count,) = table_rows(mariadb_engine, f"SELECT COUNT(*) FROM {view}")[0]
+        assert (count > 0) == (view != "v_watch_time_hourly"), view
+    (title, reason), *_ = table_rows(
+        mariadb_engine, "SELECT title, reason FROM v_user_recommendations WHERE recommendation_rank = 1"
+    )
+    assert title and ("rated it" in reason)
+    report = data_dir / "reports" / "movielens" / f"{DS}.html"
+    assert report.read_text().count("<svg") >= 5
+
     def checksums(tables=("recommendations", "items", "model_metrics", "data_quality_results",
-                          "data_reconciliation", "model_registry")):  # fmt: skip
+                          "data_reconciliation", "model_registry", *ANALYTICS_TABLES)):  # fmt: skip
         return table_rows(mariadb_engine, "CHECKSUM TABLE " + ", ".join(tables))
 
     before = checksums()
@@ -138,7 +157,7 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     state, log = run_dag(tmp_path, "bad", data_dir, url, CONF | {"path": str(bad_dir)})
     assert state == "failed"
     assert "each line has 4 fields" in log and "u.data line" in log, log[-4000:]
-    published = ("recommendations", "items", "model_metrics", "model_registry")
+    published = ("recommendations", "items", "model_metrics", "model_registry", *ANALYTICS_TABLES)
     assert checksums(published) == [row for row in before if row[0].rsplit(".", 1)[-1] in published]
     failed = table_rows(
         mariadb_engine,
@@ -180,3 +199,9 @@ def test_an_ecommerce_file_publishes_in_the_shops_own_ids(mariadb_engine, tmp_pa
     assert metrics["als"]["ndcg@5"] > metrics["popularity"]["ndcg@5"]
 
     assert table_rows(mariadb_engine, "SELECT COUNT(DISTINCT dataset) FROM recommendations") == [(1,)]
+    # The shop's funnel and revenue reach the BI views.
+    steps = table_rows(mariadb_engine, "SELECT DISTINCT step, step_name FROM v_funnel_daily ORDER BY step")
+    assert steps == [(1, "view"), (2, "cart"), (3, "purchase")]
+    purchases = [line for line in lines if ",purchase," in line]
+    (revenue,) = table_rows(mariadb_engine, "SELECT SUM(revenue) FROM v_daily_kpis WHERE dataset = 'shop'")[0]
+    assert float(revenue) == pytest.approx(sum(float(line.split(",")[6]) for line in purchases))

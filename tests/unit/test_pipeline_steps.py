@@ -9,6 +9,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from recflow import registry
@@ -201,6 +202,52 @@ def test_recommend_again_gives_identical_rows(spark, pipeline):
 
     assert sorted(rerun, key=key) == sorted(recs, key=key)
     assert again == facts["recommend"]
+
+
+def test_every_recommendation_says_why(pipeline, ratings):
+    _, _, recs = pipeline
+    raters = defaultdict(set)
+    for user, item, _, _ in ratings:
+        raters[item].add(user)
+    kinds = defaultdict(int)
+    for r in recs:
+        assert r["source"] == "als"
+        popular = re.fullmatch(r"popular: ([\d,]+) people rated it", r["reason"])
+        if popular:
+            assert int(popular[1].replace(",", "")) == len(raters[r["item_id"]]), r
+            kinds["popular"] += 1
+        else:
+            assert r["reason"] == "people with tastes like yours rated it", r
+            kinds["taste"] += 1
+    assert kinds["taste"] > 0  # the model, not popularity alone, picks items on this sample
+
+
+def test_analytics_reconcile_with_the_ratings(pipeline, ratings):
+    settings, facts, _ = pipeline
+
+    def table(name: str) -> list[dict]:
+        return pq.read_table(settings.lake_path("analytics", name, DS)).to_pylist()
+
+    n = len(ratings)
+    assert sum(r["n_interactions"] for r in table("daily_kpis")) == n
+    assert sum(r["new_users"] for r in table("daily_kpis")) == len({u for u, *_ in ratings})
+    assert sum(r["n_interactions"] for r in table("hourly_activity")) == n
+    assert sum(r["n_events"] for r in table("daily_funnel") if r["step"] == 1) == n
+    liked = sum(1 for _, _, rating, _ in ratings if float(rating) >= 4)
+    assert sum(r["n_events"] for r in table("daily_funnel") if r["step"] == 2) == liked
+    assert sum(r["n"] for r in table("value_distribution")) == n
+    assert len(table("users")) == len(table("user_profiles")) == len({u for u, *_ in ratings})
+    assert table("watch_time_hourly") == []
+    raters = defaultdict(set)
+    for user, item, _, _ in ratings:
+        raters[item].add(user)
+    most = sorted(raters, key=lambda item: (-len(raters[item]), item))[: settings.top_k]
+    overall = sorted(
+        (r for r in table("popular_items") if r["segment_type"] == "overall"), key=lambda r: r["rank"]
+    )
+    assert [r["item_id"] for r in overall] == most
+    assert facts["analytics"]["rows"]["daily_kpis"] == len(table("daily_kpis"))
+    assert facts["analytics"]["first_day"] == min(r["activity_date"] for r in table("daily_kpis")).isoformat()
 
 
 # --- bad input -------------------------------------------------------------------------------

@@ -188,3 +188,28 @@ def test_analytics_tables_are_the_documented_ones():
         "users", "user_profiles", "popular_items", "daily_kpis", "daily_category_activity", "daily_funnel",
         "hourly_activity", "watch_time_hourly",
     }  # fmt: skip
+
+
+@BOTH_DIALECTS
+def test_view_measures_sum_once_per_day_and_per_table(engine, make_bundle, sql_root):
+    bundle = make_bundle("A")
+    more = dict(bundle.quarantine[0], reason="user_id is not an integer id", rows_quarantined=2)
+    few_bad = dict(bundle.quality_results[0], unexpected_count=3, success=False)
+    bundle = dataclasses.replace(
+        bundle, quarantine=[*bundle.quarantine, more], quality_results=[few_bad, *bundle.quality_results[1:]]
+    )
+    publish(engine, bundle, sql_root)
+    # two reasons for one table: its counts once, the reasons each
+    ((raw, quarantined, reasons),) = query(
+        engine, "SELECT SUM(raw_rows), SUM(rows_quarantined), COUNT(*) FROM v_quarantine WHERE dataset = 'A'"
+    )
+    assert (raw, quarantined, reasons) == (100_010, 9, 2)
+    # the day's revenue once, not once per funnel step
+    funnel_revenue = query(
+        engine, "SELECT activity_date, SUM(revenue) FROM v_funnel_daily GROUP BY activity_date ORDER BY 1"
+    )
+    day_revenue = query(engine, "SELECT activity_date, revenue FROM v_daily_kpis ORDER BY 1")
+    assert [(d, float(r)) for d, r in funnel_revenue] == [(d, float(r)) for d, r in day_revenue]
+    # 3 of 100,000 is not rounded away
+    shares = query(engine, "SELECT unexpected_share FROM v_data_quality WHERE unexpected_count IS NOT NULL")
+    assert [float(s) for (s,) in shares] == [3 / 100_000]
