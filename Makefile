@@ -25,11 +25,13 @@ export CONF
 DS ?= $(shell date -u +%F)
 export DS
 
-.PHONY: help demo test lint format clean services
+.PHONY: help demo test lint format clean services bi-reader
 
 help:
 	@echo "make demo [CONF='{\"path\": \"...\"}'] [DS=YYYY-MM-DD]   run recommendations_daily once, end to end"
 	@echo "make test                                            every test (MariaDB at 127.0.0.1:3306)"
+	@echo "make bi-reader                                       create the read-only BI account or rotate its password"
+	@echo "                                                     (RECFLOW_WAREHOUSE_URL = an account that may create users)"
 	@echo "make lint | format | clean"
 
 $(UV):
@@ -46,6 +48,9 @@ $(AIRFLOW_HOME)/airflow.db: | $(SYNCED)
 
 demo: $(SYNCED) $(AIRFLOW_HOME)/airflow.db
 	scripts/demo.sh
+
+bi-reader: $(SYNCED)
+	scripts/create_bi_reader.sh
 
 services:
 	@scripts/ensure_services.sh

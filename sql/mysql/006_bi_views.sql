@@ -1,7 +1,7 @@
 -- RecFlow warehouse, migration 006: the views Tableau and other BI tools read (MySQL 8 and
 -- MariaDB 10.11+). The read-only bi_reader account may SELECT these views and nothing else
--- (sql/grants/bi_reader.sql, applied by `make bi-reader`); docs/dashboards.md describes the
--- sheets built on them.
+-- (`make bi-reader`, i.e. recflow/warehouse/grants.py; sql/grants/bi_reader.sql to do it by
+-- hand); docs/dashboards.md describes the sheets built on them.
 --
 -- SQL SECURITY DEFINER (the default, spelled out): a view runs with its creator's rights, which
 -- is what lets bi_reader read through it without any grant on the base tables. The creator is
