@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from recflow.warehouse.engine import dialect_dir, named_lock
-from recflow.warehouse.loaders import bulk_load, insert_rows
+from recflow.warehouse.loaders import bulk_load, insert_rows, secondary_indexes_deferred
 from recflow.warehouse.migrate import migrate
 from recflow.warehouse.upsert import upsert_days
 
@@ -612,15 +612,16 @@ def _swap_mysql(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
         # leftovers of a publish that died midway; the publish lock means no one else uses them
         conn.exec_driver_sql("DROP TABLE IF EXISTS recommendations_stage, recommendations_old")
         conn.exec_driver_sql("CREATE TABLE recommendations_stage LIKE recommendations")
-        conn.execute(
-            sa.text(
-                f"INSERT INTO recommendations_stage ({columns})"
-                f" SELECT {columns} FROM recommendations WHERE dataset <> :dataset"
-            ),
-            {"dataset": dataset},
-        )
-        loaded = bulk_load(conn, "recommendations_stage", recs.column_names, recs)
-        conn.commit()
+        with secondary_indexes_deferred(conn, "recommendations_stage"):
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO recommendations_stage ({columns})"
+                    f" SELECT {columns} FROM recommendations WHERE dataset <> :dataset"
+                ),
+                {"dataset": dataset},
+            )
+            loaded = bulk_load(conn, "recommendations_stage", recs.column_names, recs)
+            conn.commit()
         conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {_RENAME_LOCK_WAIT_S}")
         try:
             conn.exec_driver_sql(

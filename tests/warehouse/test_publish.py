@@ -114,6 +114,11 @@ def test_publish_writes_every_table_and_republishing_changes_nothing(
     assert publish(engine, bundle, sql_root) == expected_counts(bundle)
     assert warehouse_state(engine) == before
     assert set(sa.inspect(engine).get_table_names()) == PUBLISHED_TABLES  # no stage or old table left
+    # the swapped-in table has its index back (the stage table loads without it)
+    indexes = sa.inspect(engine).get_indexes("recommendations")
+    assert [(ix["name"], ix["column_names"]) for ix in indexes] == [
+        ("ix_recommendations_item", ["dataset", "item_id"])
+    ]
 
 
 @pytest.mark.warehouse
