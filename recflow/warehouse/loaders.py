@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -36,6 +37,12 @@ INSERT_STATEMENT_BYTES = 1_000_000
 # stays far below the 2 GiB that pa.string()'s 32-bit offsets can address.
 _BATCH_BYTES = 64 << 20
 
+# parallel_bulk_load: two LOAD DATA streams load 1M recommendation rows in 5.2-5.3 s against
+# 7.1 s for one (three: 5.3 s), measured side by side on the 2-core machine: the server parses
+# and inserts each stream on its own thread. Below PARALLEL_MIN_ROWS one stream is as fast.
+LOAD_STREAMS = 2
+PARALLEL_MIN_ROWS = 200_000
+
 _refusal_logged = False
 
 
@@ -57,6 +64,38 @@ def bulk_load(conn: sa.Connection, table: str, columns: list[str], rows: pa.Tabl
         except LoadDataRefused as refused:
             _log_refusal_once(refused)
     return insert_rows(conn, table, columns, rows)
+
+
+def parallel_bulk_load(
+    engine: sa.Engine,
+    table: str,
+    columns: list[str],
+    rows: pa.Table,
+    streams: int = LOAD_STREAMS,
+    min_rows: int = PARALLEL_MIN_ROWS,
+) -> int:
+    """bulk_load ``rows`` in ``streams`` slices at once, each on its own connection and committed
+    on its own; return the rows loaded.
+
+    Only for a table no reader sees yet (a stage table): when one slice fails, the others may
+    already be committed, and the caller must throw the table away. MySQL/MariaDB with at least
+    ``min_rows`` rows; otherwise one bulk_load in one transaction.
+    """
+    if dialect_dir(engine) != "mysql" or streams < 2 or rows.num_rows < min_rows:
+        with engine.begin() as conn:
+            return bulk_load(conn, table, columns, rows)
+    size = -(-rows.num_rows // streams)
+    with ThreadPoolExecutor(streams, thread_name_prefix=f"load-{table}") as pool:
+        loads = [
+            pool.submit(_load_in_transaction, engine, table, columns, rows.slice(start, size))
+            for start in range(0, rows.num_rows, size)
+        ]
+        return sum(load.result() for load in loads)
+
+
+def _load_in_transaction(engine: sa.Engine, table: str, columns: list[str], rows: pa.Table) -> int:
+    with engine.begin() as conn:
+        return bulk_load(conn, table, columns, rows)
 
 
 @contextlib.contextmanager

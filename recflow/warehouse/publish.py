@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from recflow.warehouse.engine import dialect_dir, named_lock
-from recflow.warehouse.loaders import bulk_load, insert_rows, secondary_indexes_deferred
+from recflow.warehouse.loaders import bulk_load, insert_rows, parallel_bulk_load, secondary_indexes_deferred
 from recflow.warehouse.migrate import migrate
 from recflow.warehouse.upsert import upsert_days
 
@@ -620,8 +620,9 @@ def _swap_mysql(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
                 ),
                 {"dataset": dataset},
             )
-            loaded = bulk_load(conn, "recommendations_stage", recs.column_names, recs)
             conn.commit()
+            # No reader sees the stage table, so it may fill over several connections.
+            loaded = parallel_bulk_load(engine, "recommendations_stage", recs.column_names, recs)
         conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {_RENAME_LOCK_WAIT_S}")
         try:
             conn.exec_driver_sql(

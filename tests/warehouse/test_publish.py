@@ -185,19 +185,25 @@ def test_failure_before_the_swap_keeps_the_old_set_and_a_retry_converges(
     publish(engine, first, sql_root)
     retry = make_bundle("A", run_date=datetime.date(2024, 5, 2), seed=7)
 
-    def failing_bulk_load(conn, table, columns, rows):
-        if table.startswith("recommendations"):
-            raise RuntimeError("connection lost")
-        return real_bulk_load(conn, table, columns, rows)
+    # The recommendations load dies midway: through bulk_load (SQLite) or the parallel stage
+    # load (MySQL), after part of the rows went in.
+    def failing(load):
+        def fail(connectable, table, columns, rows, *more):
+            if table.startswith("recommendations"):
+                load(connectable, table, columns, rows.slice(0, rows.num_rows // 2), *more)
+                raise RuntimeError("connection lost")
+            return load(connectable, table, columns, rows, *more)
 
-    real_bulk_load = publish_module.bulk_load
-    monkeypatch.setattr(publish_module, "bulk_load", failing_bulk_load)
-    with pytest.raises(RuntimeError):
-        publish(engine, retry, sql_root)
+        return fail
+
+    with monkeypatch.context() as patched:
+        patched.setattr(publish_module, "bulk_load", failing(publish_module.bulk_load))
+        patched.setattr(publish_module, "parallel_bulk_load", failing(publish_module.parallel_bulk_load))
+        with pytest.raises(RuntimeError):
+            publish(engine, retry, sql_root)
     assert rows_where(engine, "recommendations") == bundle_recommendations(first)
     assert [run[5] for run in rows_where(engine, "model_runs")] == ["published", "pending"]
 
-    monkeypatch.setattr(publish_module, "bulk_load", real_bulk_load)
     publish(engine, retry, sql_root)
     after_retry = warehouse_state(engine)
     assert rows_where(engine, "recommendations") == bundle_recommendations(retry)
