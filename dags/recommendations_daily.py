@@ -139,6 +139,15 @@ with DAG(
         for task_id, script in SPARK_TASKS.items()
     }
 
+    @task
+    def migrate_warehouse(params=None) -> dict:
+        """Apply the warehouse's pending DDL (sql/<dialect>/NNN_*.sql) before any work, so an
+        unreachable warehouse or a broken migration fails the run in seconds, not after training."""
+        from recflow.config import Settings
+        from recflow.publish_run import migrate_warehouse
+
+        return migrate_warehouse(Settings.from_params(params))
+
     # Runs whatever happened upstream: when validation stops the run, its results are the
     # evidence an analyst needs, and they reach the warehouse without any recommendations.
     @task(trigger_rule="all_done")
@@ -169,7 +178,7 @@ with DAG(
 
     data = [spark[task_id] for task_id in DATA_TASKS]
     model = [spark[task_id] for task_id in MODEL_TASKS]
-    chain(*data)
+    chain(migrate_warehouse(), *data)
     chain(data[-1], *model)
     data[-1] >> spark["build_analytics"]
     quality = publish_data_quality()

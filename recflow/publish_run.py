@@ -17,6 +17,7 @@ from recflow import registry
 from recflow.config import PROJECT_ROOT, Settings
 from recflow.facts import lake_filesystem, read_facts
 from recflow.warehouse.engine import make_engine
+from recflow.warehouse.migrate import migrate
 from recflow.warehouse.publish import ANALYTICS, PublishBundle, QualityBundle, publish, publish_quality
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,18 @@ def quality_bundle(settings: Settings, ds: str, required: bool = False) -> Quali
         reconciliation=facts["clean"].get("reconciliation", []),
         quarantine=facts["clean"].get("quarantine", []),
     )
+
+
+def migrate_warehouse(settings: Settings) -> dict:
+    """Bring the warehouse schema up to date; publishing migrates again, which is then a no-op."""
+    engine = make_engine(settings.warehouse_url, settings.sqlite_path)
+    try:
+        applied = migrate(engine, SQL_ROOT)
+    finally:
+        engine.dispose()
+    summary = {"warehouse": engine.url.render_as_string(hide_password=True), "applied": applied}
+    log.info("Warehouse schema up to date %s", summary)
+    return summary
 
 
 def publish_quality_run(settings: Settings, ds: str) -> dict:

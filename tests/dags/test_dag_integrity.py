@@ -53,11 +53,13 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
 def test_task_graph_is_the_documented_chain(dagbag):
     dag = dagbag.dags[DAG_ID]
     assert sorted(dag.task_ids) == sorted(
-        [*EXPECTED_CHAIN, "build_analytics", "publish_data_quality", "write_run_report"]
+        [*EXPECTED_CHAIN, "migrate_warehouse", "build_analytics", "publish_data_quality", "write_run_report"]
     )
     for upstream, downstream in zip(EXPECTED_CHAIN[:-1], EXPECTED_CHAIN[1:-1], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == set()
+    # The schema is brought up to date before any work.
+    assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == {"migrate_warehouse"}
+    assert dag.get_task("migrate_warehouse").upstream_task_ids == set()
     # The aggregates need only the clean data, so they run beside the model chain.
     assert dag.get_task("build_analytics").upstream_task_ids == {"validate_clean_data"}
     # Publishing waits for the lists, the aggregates and the data-quality record; the report for

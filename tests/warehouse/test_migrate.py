@@ -245,3 +245,15 @@ def test_dialect_dir():
     assert dialect_dir(sa.create_engine("mariadb+pymysql://u@h/db")) == "mysql"
     with pytest.raises(ValueError, match="unsupported warehouse dialect 'postgresql'"):
         dialect_dir(SimpleNamespace(dialect=SimpleNamespace(name="postgresql")))
+
+
+def test_the_runs_migration_step_brings_the_embedded_warehouse_up_to_date(settings_factory):
+    import dataclasses
+
+    from recflow.publish_run import migrate_warehouse
+
+    # the embedded warehouse even where RECFLOW_WAREHOUSE_URL names a server
+    settings = dataclasses.replace(settings_factory(), warehouse_url=None)
+    assert migrate_warehouse(settings)["applied"] == MIGRATIONS
+    assert migrate_warehouse(settings)["applied"] == []
+    assert settings.sqlite_path.is_file()
