@@ -11,6 +11,7 @@ ranking breaks its ties on an id.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -101,10 +102,20 @@ def item_categories(items: DataFrame, source: str) -> DataFrame:
     return exploded.select("item_id", named.alias("category")).distinct()
 
 
-def _avg_rating(column: str = "rating") -> Column:
+def _avg_rating() -> Column:
     # Ratings are multiples of 0.5, so their double sum is exact in any order; round the mean
     # so the division cannot differ in the last bit between plans.
-    return F.round(F.sum(column) / F.count(column), 6)
+    return F.round(F.sum("rating") / F.count("rating"), 6).alias("avg_rating")
+
+
+def _source_measures() -> list[Column]:
+    """avg_rating, purchases, revenue, watch_seconds: each NULL where the source lacks it."""
+    return [
+        _avg_rating(),
+        F.sum(F.col("is_purchase").cast("bigint")).alias("purchases"),
+        F.sum("revenue").cast(MONEY).alias("revenue"),
+        F.sum("watch_seconds").alias("watch_seconds"),
+    ]
 
 
 def daily_kpis(activity: Activity) -> DataFrame:
@@ -119,10 +130,7 @@ def daily_kpis(activity: Activity) -> DataFrame:
         F.count("*").alias("n_interactions"),
         F.countDistinct("user_id").cast("int").alias("active_users"),
         F.countDistinct("item_id").cast("int").alias("active_items"),
-        _avg_rating().alias("avg_rating"),
-        F.sum(F.col("is_purchase").cast("bigint")).alias("purchases"),
-        F.sum("revenue").cast(MONEY).alias("revenue"),
-        F.sum("watch_seconds").alias("watch_seconds"),
+        *_source_measures(),
     )
     return per_day.join(new_users, "activity_date", "left").select(
         "activity_date",
@@ -282,10 +290,7 @@ def user_profiles(activity: Activity) -> DataFrame:
         F.count("*").alias("n_interactions"),
         F.countDistinct("item_id").cast("int").alias("n_items"),
         F.countDistinct("activity_date").cast("int").alias("active_days"),
-        _avg_rating().alias("avg_rating"),
-        F.sum(F.col("is_purchase").cast("bigint")).alias("purchases"),
-        F.sum("revenue").cast(MONEY).alias("revenue"),
-        F.sum("watch_seconds").alias("watch_seconds"),
+        *_source_measures(),
     )
     share = F.percent_rank().over(Window.orderBy("n_interactions"))
     level = (
@@ -362,13 +367,11 @@ def popular_items(activity: Activity, users_table: DataFrame, k: int) -> DataFra
             F.col("category").alias("segment"),
         )
     )
-    stacked = segments[0]
-    for more in segments[1:]:
-        stacked = stacked.unionByName(more)
+    stacked = functools.reduce(DataFrame.unionByName, segments)
     counts = stacked.groupBy("segment_type", "segment", "item_id").agg(
         F.countDistinct("user_id").alias("n_users"),
         F.count("*").alias("n_interactions"),
-        _avg_rating().alias("avg_rating"),
+        _avg_rating(),
     )
     order = Window.partitionBy("segment_type", "segment").orderBy(
         F.col("n_users").desc(), F.col("n_interactions").desc(), F.col("item_id")

@@ -13,7 +13,6 @@ import json
 import sqlalchemy as sa
 
 from recflow.config import Settings
-from recflow.report import report_path, write_run_report
 from recflow.validation import docs_index
 from recflow.warehouse.engine import make_engine
 
@@ -168,6 +167,8 @@ def summary(settings: Settings, ds: str) -> str:
     if timings:
         lines += ["", "  Task wall times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())]
     lines += ["", f"  BI views ({len(views)}): " + ", ".join(f"{name} {n}" for name, n in views.items())]
+    from recflow.report import report_path  # matplotlib: only where a report is involved
+
     report = report_path(settings, ds)
     if report.exists():
         lines.append(f"  Run report: {report.as_uri()}")
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(settings: Settings, ds: str) -> str:
+    from recflow.report import write_run_report
+
     return write_run_report(settings, ds).as_uri()
 
 

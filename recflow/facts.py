@@ -28,6 +28,14 @@ def is_directory(uri: str) -> bool:
     return filesystem.get_file_info(path).type == pafs.FileType.Directory
 
 
+def read_lake_table(uri: str, columns: list[str] | None = None):
+    """A Parquet table of the lake (all columns when ``columns`` is None) as a pyarrow Table."""
+    import pyarrow.parquet as pq
+
+    filesystem, path = lake_filesystem(uri)
+    return pq.read_table(path, filesystem=filesystem, columns=columns)
+
+
 def read_facts(uri: str) -> dict[str, Any]:
     filesystem, root = lake_filesystem(uri)
     parts = [

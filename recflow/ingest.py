@@ -14,7 +14,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from recflow.config import Settings
-from recflow.sources import resolve_source_path, source_module
+from recflow.sources import SOURCES, resolve_source_path, source_module
 from recflow.sources.base import Detected, SourceError, header_of
 from recflow.textfiles import read_lines, split_fields
 
@@ -26,6 +26,14 @@ def ingested(settings: Settings, ds: str) -> Detected:
     facts = read_facts(settings.lake_path("facts", "ingest", ds))
     layout = source_module(settings.source).layout_named(facts["layout"])
     return Detected(layout, {table: [Path(p) for p in paths] for table, paths in facts["files"].items()})
+
+
+def rating_scale(settings: Settings, ds: str) -> tuple[float, float] | None:
+    """(min, max) of the ingested rating layout; None for an event source, which has no stars."""
+    if not SOURCES[settings.source].explicit:
+        return None
+    layout = ingested(settings, ds).layout
+    return float(layout.rating_min), float(layout.rating_max)
 
 
 def ingest(spark: SparkSession, settings: Settings, ds: str) -> dict:

@@ -11,11 +11,10 @@ import logging
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from recflow import registry
 from recflow.config import PROJECT_ROOT, Settings
-from recflow.facts import lake_filesystem, read_facts
+from recflow.facts import read_facts, read_lake_table
 from recflow.warehouse.engine import make_engine
 from recflow.warehouse.migrate import migrate
 from recflow.warehouse.publish import ANALYTICS, PublishBundle, QualityBundle, publish, publish_quality
@@ -29,12 +28,6 @@ QUALITY_COLUMNS = (
     "suite", "expectation_key", "expectation_type", "column_name", "severity", "success",
     "observed_value", "unexpected_count", "element_count",
 )  # fmt: skip
-
-
-def read_parquet(uri: str, columns: list[str] | None) -> pa.Table:
-    """A lake table (all columns when ``columns`` is None)."""
-    filesystem, path = lake_filesystem(uri)
-    return pq.read_table(path, filesystem=filesystem, columns=columns)
 
 
 def build_bundle(
@@ -53,7 +46,7 @@ def build_bundle(
         metrics=facts["evaluate"]["metrics"],
         task_timings=task_timings | search_timings(facts["train"]),
         counts=facts["train"]["counts"],
-        recommendations=read_parquet(
+        recommendations=read_lake_table(
             settings.lake_path("recs", "recommendations", ds),
             ["user_id", "item_id", "rank", "score", "source", "reason"],
         ),
@@ -63,14 +56,14 @@ def build_bundle(
         quarantine=quality.quarantine,
         promote=decision["promote"],
         registry=registry_entry(settings, ds, facts["train"], facts["evaluate"]),
-        analytics={name: read_parquet(settings.lake_path("analytics", name, ds), None) for name in ANALYTICS},
+        analytics={name: read_lake_table(settings.lake_path("analytics", name, ds)) for name in ANALYTICS},
     )
 
 
 def catalogue(settings: Settings, ds: str) -> pa.Table:
     """The clean items with the warehouse's attribute columns: e-commerce keeps its
     category_code, brand and price; a TV channel's genre is its category; MovieLens has genres only."""
-    items = read_parquet(settings.lake_path("clean", "items", ds), None)
+    items = read_lake_table(settings.lake_path("clean", "items", ds))
     n = items.num_rows
 
     def column(name: str, kind: pa.DataType) -> pa.Array | pa.ChunkedArray:

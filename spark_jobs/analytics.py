@@ -3,29 +3,16 @@ for the warehouse and the run report. Needs only the clean tables, so it runs be
 
 from __future__ import annotations
 
+import dataclasses
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recflow import analytics
 from recflow.config import Settings
 from recflow.facts import is_directory
-from recflow.ingest import ingested
+from recflow.ingest import rating_scale
 from recflow.jobs import run_job
-from recflow.sources import SOURCES
-
-# lake table -> its warehouse table (None: the run report's only).
-TABLES = {
-    "daily_kpis": "daily_kpis",
-    "daily_category_activity": "daily_category_activity",
-    "daily_funnel": "daily_funnel",
-    "hourly_activity": "hourly_activity",
-    "watch_time_hourly": "watch_time_hourly",
-    "users": "users",
-    "user_profiles": "user_profiles",
-    "popular_items": "popular_items",
-    "item_popularity": None,
-    "value_distribution": None,
-}
 
 
 def extract(spark, settings: Settings, ds: str) -> dict[str, DataFrame | None]:
@@ -36,18 +23,14 @@ def extract(spark, settings: Settings, ds: str) -> dict[str, DataFrame | None]:
     return {table: clean(table) for table in ("interactions", "items", "users")}
 
 
-def rating_scale(settings: Settings, ds: str) -> tuple[float, float] | None:
-    if not SOURCES[settings.source].explicit:
-        return None
-    layout = ingested(settings, ds).layout
-    return float(layout.rating_min), float(layout.rating_max)
-
-
 def transform(
     clean: dict[str, DataFrame | None], source: str, scale: tuple[float, float] | None, k: int
 ) -> dict[str, DataFrame]:
     activity = analytics.prepare(clean["interactions"], clean["items"], source, scale)
-    activity = analytics.Activity(activity.events.cache(), activity.categories.cache(), source, scale)
+    # Every aggregate starts from these two.
+    activity = dataclasses.replace(
+        activity, events=activity.events.cache(), categories=activity.categories.cache()
+    )
     users = analytics.users(activity, clean["users"], clean["interactions"].select("user_id", "ts")).cache()
     return {
         "daily_kpis": analytics.daily_kpis(activity),
@@ -67,14 +50,14 @@ def build_analytics(spark, settings: Settings, ds: str) -> dict:
     tables = transform(
         extract(spark, settings, ds), settings.source, rating_scale(settings, ds), settings.top_k
     )
-    rows = {}
+    written = {}
     for name, frame in tables.items():
         path = settings.lake_path("analytics", name, ds)
         # Small tables: one file each, read back whole by the publish task and the report.
         frame.coalesce(1).write.mode("overwrite").parquet(path)
-        rows[name] = spark.read.parquet(path).count()
-    kpis = spark.read.parquet(settings.lake_path("analytics", "daily_kpis", ds))
-    first, last = kpis.agg(F.min("activity_date"), F.max("activity_date")).first()
+        written[name] = spark.read.parquet(path)
+    rows = {name: frame.count() for name, frame in written.items()}
+    first, last = written["daily_kpis"].agg(F.min("activity_date"), F.max("activity_date")).first()
     # The days the run's aggregates cover: publish replaces exactly these days' rows.
     return {"rows": rows, "first_day": str(first), "last_day": str(last)}
 

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.features import preferences
-from recflow.ingest import ingested
+from recflow.ingest import rating_scale
 from recflow.jobs import run_job
 from recflow.models.als import fit_ranker
 from recflow.models.rating import RatingModel, fit_rating_model
@@ -23,11 +23,6 @@ def extract(spark, settings: Settings, ds: str):
     return spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select(
         "user_idx", "item_idx", "weight", "ts"
     )
-
-
-def rating_scale(settings: Settings, ds: str) -> tuple[float, float]:
-    layout = ingested(settings, ds).layout
-    return float(layout.rating_min), float(layout.rating_max)
 
 
 def transform(interactions, settings: Settings, scale: tuple[float, float] | None):
@@ -69,7 +64,7 @@ def load(settings: Settings, ds: str, prefs, splits, models) -> None:
 
 def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
-    scale = rating_scale(settings, ds) if SOURCES[settings.source].explicit else None
+    scale = rating_scale(settings, ds)
     prefs, splits, models, chosen, search = transform(interactions, settings, scale)
     load(settings, ds, prefs, splits, models)
     written = spark.read.parquet(settings.lake_path("features", "preferences", ds))

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from recflow.config import Settings
-from recflow.facts import is_directory, lake_filesystem, read_facts
+from recflow.facts import is_directory, lake_filesystem, read_facts, read_lake_table
 from recflow.warehouse.engine import make_engine
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,7 @@ def read_analytics(settings: Settings, table: str, ds: str) -> pd.DataFrame:
         raise ReportInputMissing(
             f"Analytics table {table!r} is missing at {uri}: has the analytics task run for {ds}?"
         )
-    filesystem, path = lake_filesystem(uri)
-    return pq.read_table(path, filesystem=filesystem, columns=ANALYTICS_COLUMNS[table]).to_pandas()
+    return read_lake_table(uri, ANALYTICS_COLUMNS[table]).to_pandas()
 
 
 def optional_facts(settings: Settings, name: str, ds: str) -> dict | None:

@@ -133,9 +133,10 @@ def grant_bi_reader(
         ):
             _execute(conn, statement, {**account, "password": password}, shown, password)
         _execute(conn, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM :user@:host", account, shown, password)
+        quote = conn.dialect.identifier_preparer.quote_identifier
         for view in views:
             # A colon in a name would read as a bind parameter to sa.text(); \: is a literal one.
-            target = f"{quote_identifier(database)}.{quote_identifier(view)}".replace(":", "\\:")
+            target = f"{quote(database)}.{quote(view)}".replace(":", "\\:")
             _execute(conn, f"GRANT SELECT ON {target} TO :user@:host", account, shown, password)
         unexpected = unexpected_grants(_show_grants(conn, account, shown, password), database, views)
     if unexpected:
@@ -179,11 +180,6 @@ def unexpected_grants(grant_lines: Sequence[str], database: str, views: Sequence
 def account_name(user: str, host: str) -> str:
     """``'user'@'host'`` as MySQL spells an account (for messages; statements bind the parts)."""
     return f"'{user}'@'{host}'"
-
-
-def quote_identifier(name: str) -> str:
-    """A MySQL identifier in backquotes, a backquote inside doubled."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _show_grants(conn: sa.Connection, account: dict[str, str], shown: str, password: str) -> list[str]:

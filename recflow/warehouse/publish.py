@@ -402,19 +402,15 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
 
 
 def _analytics_rows(bundle: PublishBundle, run: dict) -> dict[str, pa.Table]:
-    """Each analytics table with dataset first and run_date last, like its warehouse table."""
+    """Each analytics table with the run's dataset and run_date added."""
     if set(bundle.analytics) != set(ANALYTICS):
         raise ValueError(
             f"analytics of {bundle.run_id} has tables {sorted(bundle.analytics)}; expected {sorted(ANALYTICS)}"
         )
-    tables = {}
-    for name, schema in ANALYTICS.items():
-        rows = _shaped(bundle.analytics[name], schema, f"{name} of {bundle.run_id}")
-        rows = rows.add_column(0, "dataset", pa.repeat(pa.scalar(run["dataset"], pa.string()), rows.num_rows))
-        tables[name] = rows.append_column(
-            "run_date", pa.repeat(pa.scalar(bundle.run_date, pa.date32()), rows.num_rows)
-        )
-    return tables
+    return {
+        name: _with_constants(_shaped(bundle.analytics[name], schema, f"{name} of {bundle.run_id}"), run)
+        for name, schema in ANALYTICS.items()
+    }
 
 
 def _shaped(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
