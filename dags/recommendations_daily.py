@@ -100,6 +100,23 @@ PARAMS = {
                                    description="Users with fewer distinct items are left out of training."),
     "min_item_interactions": Param(1, type="integer", minimum=1, title="Min item support",
                                    description="Items with fewer distinct users are left out of training."),
+    "cold_max_interactions": Param(5, type="integer", minimum=1, title="Cold user: max items",
+                                   description="Users with at most this many items are cold: the content model "
+                                               "carries most of their hybrid."),
+    "heavy_min_interactions": Param(100, type="integer", minimum=2, title="Heavy user: min items",
+                                    description="Users with at least this many items are heavy; in between, warm."),
+    "cold_user_fraction": Param(0.1, type="number", minimum=0, exclusiveMaximum=1, title="Simulated cold users",
+                                description="Evaluation: share of users cut to their first few training items, "
+                                            "so the cold tier is measured."),
+    "hybrid_weight": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Hybrid content weight",
+                           description="Weight of the content score in the ALS + content hybrid (0: ALS alone, "
+                                       "1: content alone). Empty: tuned per tier on validation."),
+    "max_per_category": Param(0, type="integer", minimum=0, title="Diversity cap",
+                              description="At most this many items of one category (genre, category_code, "
+                                          "channel genre) per list; 0: no cap."),
+    "available_within_days": Param(None, type=["null", "integer"], minimum=1, title="Availability window (days)",
+                                   description="Recommend only items with an interaction in the data's last N "
+                                               "days. Empty: every item is available."),
     "max_row_count_change": Param(0.5, type="number", minimum=0, title="Max row count change",
                                   description="Warn when clean rows move more than this share from the previous run."),
     "max_event_mix_change": Param(0.1, type="number", minimum=0, maximum=1, title="Max event mix change",
@@ -148,6 +165,16 @@ with DAG(
 
         return migrate_warehouse(Settings.from_params(params))
 
+    @task
+    def export_blocklist(params=None, ds=None) -> dict:
+        """Copy the warehouse's recommendation_blocklist for the dataset into the run's lake
+        partition, where the recommend job reads it: Spark jobs never connect to the warehouse,
+        and the run keeps the list it applied."""
+        from recflow.config import Settings
+        from recflow.warehouse.blocklist import export_blocklist
+
+        return export_blocklist(Settings.from_params(params), ds)
+
     # Runs whatever happened upstream: when validation stops the run, its results are the
     # evidence an analyst needs, and they reach the warehouse without any recommendations.
     @task(trigger_rule="all_done")
@@ -178,8 +205,10 @@ with DAG(
 
     data = [spark[task_id] for task_id in DATA_TASKS]
     model = [spark[task_id] for task_id in MODEL_TASKS]
-    chain(migrate_warehouse(), *data)
+    migrated = migrate_warehouse()
+    chain(migrated, *data)
     chain(data[-1], *model)
+    chain(migrated, export_blocklist(), spark["generate_recommendations"])
     data[-1] >> spark["build_analytics"]
     quality = publish_data_quality()
     data >> quality

@@ -37,6 +37,7 @@ TOP_N_PROFILE = 3  # top categories, hours and weekdays kept in a profile
 NO_CATEGORY = "(none)"
 MONEY = "decimal(18,2)"
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")  # Spark's dayofweek: 1 = Sunday
+TRENDING_DAYS = 7  # popular_items' trending segment: the last week of the data
 
 
 @dataclass(frozen=True)
@@ -335,36 +336,53 @@ def _weekday_names(joined: Column) -> Column:
     )
 
 
-def popular_items(activity: Activity, users_table: DataFrame, k: int) -> DataFrame:
-    """The k most popular items overall (segment_type 'overall', segment 'all') and per segment:
-    gender, age_group and occupation where the source knows them, and item category. Ranked by
-    distinct users, then interactions, then item id. SUMs of NULL measures stay NULL (not 0)."""
+def popular_items(
+    activity: Activity, users_table: DataFrame, k: int, trending_days: int = TRENDING_DAYS
+) -> DataFrame:
+    """The cold-start lists: k items per segment, for users the model has never seen.
+
+    Segments: overall ('overall', 'all'); gender, age_group and occupation where the source knows
+    them; item category; and trending (f'last_{trending_days}_days'), the events of the
+    trending_days UTC days ending at the data's last interaction day, inclusive. Each segment is
+    ranked by distinct users, then interactions, then item id. SUMs of NULL measures stay NULL.
+
+    Every segment lists exactly k items whenever the catalogue has k (ranks 1..k, no item
+    twice): a segment with fewer than k items of its own is padded with the overall items it
+    lacks, in overall order. The overall list ranks every interacted item before it pads with
+    the catalogue's untouched items, by id. A padded row keeps the item's counts within its
+    segment, which are always 0 users and 0 interactions (a segment short of k has all of its
+    own items ranked already), and a NULL avg_rating: so padding tells itself apart.
+    """
+    if k < 1 or trending_days < 1:
+        raise ValueError(f"k and trending_days must be at least 1, got k={k}, trending_days={trending_days}")
     events = activity.events
+    columns = ("user_id", "item_id", "rating")
     segments = [
-        events.select(
-            "user_id",
-            "item_id",
-            "rating",
-            F.lit("overall").alias("segment_type"),
-            F.lit("all").alias("segment"),
-        )
+        events.select(*columns, F.lit("overall").alias("segment_type"), F.lit("all").alias("segment"))
     ]
     for column in ("gender", "age_group", "occupation"):
         members = users_table.where(F.col(column).isNotNull()).select(
             "user_id", F.col(column).alias("segment")
         )
         segments.append(
-            events.join(members, "user_id").select(
-                "user_id", "item_id", "rating", F.lit(column).alias("segment_type"), "segment"
-            )
+            events.join(members, "user_id").select(*columns, F.lit(column).alias("segment_type"), "segment")
         )
     segments.append(
         events.join(activity.categories, "item_id").select(
-            "user_id",
-            "item_id",
-            "rating",
-            F.lit("category").alias("segment_type"),
-            F.col("category").alias("segment"),
+            *columns, F.lit("category").alias("segment_type"), F.col("category").alias("segment")
+        )
+    )
+    # The window ends at the data's own last day, not the run date: a re-run or a backfill of old
+    # data gets the same list, and data that stops early still has something trending.
+    last_day = events.agg(F.max("activity_date").alias("last_day"))
+    recent = events.crossJoin(F.broadcast(last_day)).where(
+        F.col("activity_date") > F.date_sub(F.col("last_day"), trending_days)
+    )
+    segments.append(
+        recent.select(
+            *columns,
+            F.lit("trending").alias("segment_type"),
+            F.lit(f"last_{trending_days}_days").alias("segment"),
         )
     )
     stacked = functools.reduce(DataFrame.unionByName, segments)
@@ -376,8 +394,45 @@ def popular_items(activity: Activity, users_table: DataFrame, k: int) -> DataFra
     order = Window.partitionBy("segment_type", "segment").orderBy(
         F.col("n_users").desc(), F.col("n_interactions").desc(), F.col("item_id")
     )
+    # (group, position, item_id) orders a segment's list: its own ranking (group 0), then the
+    # padding: the overall ranking (1), then the catalogue's items nobody touched, by id (2).
+    own = (
+        counts.withColumn("position", F.row_number().over(order))
+        .where(F.col("position") <= k)
+        .withColumn("group", F.lit(0))
+    )
+    untouched = (
+        activity.categories.select("item_id")
+        .distinct()
+        .join(events.select("item_id").distinct(), "item_id", "left_anti")
+        .orderBy("item_id")
+        .limit(k)  # a shop's catalogue can hold millions that nobody touched
+    )
+    reference = own.where(F.col("segment_type") == "overall").select(
+        "item_id", "position", F.lit(1).alias("group")
+    )
+    reference = reference.unionByName(
+        untouched.select("item_id", F.lit(None).cast("int").alias("position"), F.lit(2).alias("group"))
+    )
+    keys = ["segment_type", "segment", "item_id"]
+    padding = (
+        counts.select("segment_type", "segment")
+        .distinct()
+        .crossJoin(F.broadcast(reference))
+        .join(own.select(*keys), keys, "left_anti")
+        .select(
+            *keys,
+            F.lit(0).cast("bigint").alias("n_users"),
+            F.lit(0).cast("bigint").alias("n_interactions"),
+            F.lit(None).cast("double").alias("avg_rating"),
+            "position",
+            "group",
+        )
+    )
+    listed = Window.partitionBy("segment_type", "segment").orderBy("group", "position", "item_id")
     return (
-        counts.withColumn("rank", F.row_number().over(order))
+        own.unionByName(padding)
+        .withColumn("rank", F.row_number().over(listed))
         .where(F.col("rank") <= k)
         .select(
             "segment_type",

@@ -1,20 +1,24 @@
-"""Command line helpers: `python -m recflow.cli summary|quality|report --ds DATE --conf JSON`.
+"""Command line helpers: `python -m recflow.cli summary|quality|report --ds DATE --conf JSON`,
+and `python -m recflow.cli block --dataset D --item I --reason TEXT [--user U] [--remove]`.
 
 `summary` reads back what a run published, from the warehouse, the way an analyst would see it;
 `quality` what its validation and cleaning recorded (also for a run that validation stopped);
-`report` (re)writes the run's HTML report and prints where it is.
+`report` (re)writes the run's HTML report and prints where it is; `block` adds an item to the
+dataset's recommendation blocklist (or removes it), which the next run's recommend step applies.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 
 import sqlalchemy as sa
 
-from recflow.config import Settings
+from recflow.config import PROJECT_ROOT, Settings
 from recflow.validation import docs_index
 from recflow.warehouse.engine import make_engine
+from recflow.warehouse.publish import RULES
 
 SAMPLE_SQL = sa.text(
     """
@@ -26,6 +30,26 @@ SAMPLE_SQL = sa.text(
                              ORDER BY LENGTH(user_id), user_id LIMIT 3) AS first_users)
     ORDER BY LENGTH(r.user_id), r.user_id, r.`rank`
     """
+)
+
+
+RULES_SQL = sa.text(
+    """
+    SELECT run_date, rule, enabled, setting, items_removed, users_affected
+    FROM recommendation_rules
+    WHERE dataset = :d AND run_date = (SELECT MAX(run_date) FROM recommendation_rules
+                                       WHERE dataset = :d AND run_date <= :ds)
+    ORDER BY rule
+    """
+)
+MIX_SQL = sa.text(
+    "SELECT user_tier, source, n_users, n_recommendations FROM v_recommendation_mix"
+    " WHERE dataset = :d ORDER BY tier_order, user_tier, source"
+)
+TIER_SQL = sa.text(
+    "SELECT user_tier, model, metric_label, value FROM v_model_tier_performance"
+    " WHERE dataset = :d AND run_date = :ds AND user_tier <> 'all' AND (metric = 'ndcg' OR metric = 'n_users')"
+    " ORDER BY tier_order, model, metric_label"
 )
 
 
@@ -135,6 +159,10 @@ def summary(settings: Settings, ds: str) -> str:
             {"d": settings.dataset_name},
         ).scalar()
         views = view_rows(conn, settings.dataset_name)
+        key = {"d": settings.dataset_name, "ds": ds}
+        rules = conn.execute(RULES_SQL, key).mappings().all()
+        mix = conn.execute(MIX_SQL, key).mappings().all()
+        tiers = conn.execute(TIER_SQL, key).mappings().all()
     engine.dispose()
     if run is None:
         raise SystemExit(f"No published run for dataset {settings.dataset_name!r} on {ds} in {engine.url}")
@@ -149,13 +177,15 @@ def summary(settings: Settings, ds: str) -> str:
     ]
     if registry is not None:
         lines += [f"  gate:      {registry['reason']}", f"  settings:  {registry['params']}"]
-    models = [m for m in ("als", "champion", "popularity", "bias") if m in metrics]
+    models = [m for m in ("als", "content", "hybrid", "champion", "popularity", "bias") if m in metrics]
     lines += ["", f"  {'metric':<20}" + "".join(f"{m:>12}" for m in models)]
     for metric in sorted({key for m in models for key in metrics[m]}):
         cells = [metrics[m].get(metric) for m in models]
         lines.append(
             f"  {metric:<20}" + "".join(f"{c:>12.4f}" if c is not None else f"{'':>12}" for c in cells)
         )
+    lines += tier_lines(tiers)
+    lines += rule_lines(rules) + mix_lines(mix)
     lines += ["", "  Sample recommendations:"]
     for row in sample:
         if row["rank"] <= 5:
@@ -173,6 +203,98 @@ def summary(settings: Settings, ds: str) -> str:
     if report.exists():
         lines.append(f"  Run report: {report.as_uri()}")
     return "\n".join(lines) + "\n" + quality(settings, ds)
+
+
+def rule_lines(rules) -> list[str]:
+    """The business rules of the latest run up to the summary's date: what each one removed, in
+    the order the recommend step applies them."""
+    if not rules:
+        return ["", "  Rules: none recorded"]
+    lines = [
+        "",
+        f"  Rules of the {rules[0]['run_date']} run:",
+        f"    {'rule':<14}{'enabled':>8}{'items removed':>15}{'users':>8}  setting",
+    ]
+    for r in sorted(
+        rules, key=lambda r: (RULES.index(r["rule"]) if r["rule"] in RULES else len(RULES), r["rule"])
+    ):
+        lines.append(
+            f"    {r['rule']:<14}{'yes' if r['enabled'] else 'no':>8}{r['items_removed']:>15}"
+            f"{r['users_affected']:>8}  {r['setting'] or ''}"
+        )
+    return lines
+
+
+def mix_lines(mix) -> list[str]:
+    """The served lists by user tier and source: which users got what."""
+    if not mix:
+        return []
+    lines = ["", "  Recommendation mix (the lists being served):"]
+    lines.append(f"    {'tier':<8}{'source':<18}{'users':>8}{'recommendations':>17}")
+    for m in mix:
+        lines.append(f"    {m['user_tier']:<8}{m['source']:<18}{m['n_users']:>8}{m['n_recommendations']:>17}")
+    return lines
+
+
+def tier_lines(tiers) -> list[str]:
+    """ndcg per user tier and model for the run, with the tier's size."""
+    if not tiers:
+        return []
+    cells: dict[str, dict[str, float]] = {}
+    sizes: dict[str, float] = {}
+    models: list[str] = []
+    for t in tiers:
+        if t["metric_label"] == "n_users":
+            sizes[t["user_tier"]] = t["value"]
+            continue
+        label = f"{t['model']} {t['metric_label']}"
+        cells.setdefault(t["user_tier"], {})[label] = t["value"]
+        models += [label] if label not in models else []
+    lines = ["", f"  {'by user tier':<20}{'users':>8}" + "".join(f"{m:>20}" for m in models)]
+    for tier in dict.fromkeys([t["user_tier"] for t in tiers]):
+        size = f"{sizes[tier]:>8.0f}" if tier in sizes else f"{'':>8}"
+        values = [cells.get(tier, {}).get(m) for m in models]
+        lines.append(
+            f"  {tier:<20}{size}" + "".join(f"{v:>20.4f}" if v is not None else f"{'':>20}" for v in values)
+        )
+    return lines
+
+
+def block(args: argparse.Namespace) -> str:
+    """Add an item to the dataset's blocklist, or with --remove take it off; list what is blocked."""
+    from recflow.warehouse.blocklist import block_item, read_blocklist, unblock_item
+    from recflow.warehouse.migrate import migrate
+
+    settings = Settings.from_params({"dataset": args.dataset} if args.dataset else {})
+    dataset = settings.dataset_name
+    whom = f"user {args.user}" if args.user else "every user"
+    engine = make_engine(settings.warehouse_url, settings.sqlite_path)
+    try:
+        migrate(engine, PROJECT_ROOT / "sql")
+        if args.remove:
+            done = unblock_item(engine, dataset, args.item, args.user)
+            verb = "Unblocked" if done else "Was not blocked:"
+            line = f"{verb} item {args.item} for {whom} of {dataset}"
+        else:
+            if not args.reason:
+                raise SystemExit("block needs --reason (why the item may not be recommended)")
+            new = block_item(engine, dataset, args.item, args.reason, args.user, added_by=args.by or None)
+            verb = "Blocked" if new else "Already blocked; updated"
+            line = f"{verb} item {args.item} for {whom} of {dataset}: {args.reason}"
+        blocked = read_blocklist(engine, dataset)
+    finally:
+        engine.dispose()
+    return (
+        f"{line}\n  {blocked.num_rows} blocklist entries for {dataset}; the next run's recommend step applies"
+        f" them\n  warehouse: {engine.url.render_as_string(hide_password=True)}"
+    )
+
+
+def _current_user() -> str | None:
+    try:
+        return getpass.getuser()[:64]
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return None
 
 
 def view_rows(conn: sa.Connection, dataset: str) -> dict[str, int]:
@@ -199,7 +321,24 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (check, page):
         sub.add_argument("--ds", required=True)
         sub.add_argument("--conf", default="{}", help="the run's Params as JSON")
+    stop = commands.add_parser(
+        "block", help="keep an item out of a dataset's recommendations (from the next run on), or --remove it"
+    )
+    stop.add_argument(
+        "--dataset", required=True, help="the dataset's name (the run's dataset, or its source)"
+    )
+    stop.add_argument("--item", required=True, help="the item id, as the source spells it")
+    stop.add_argument("--reason", help="why, in a few words (required unless --remove)")
+    stop.add_argument("--user", default="", help="block it for this user only (default: every user)")
+    stop.add_argument("--remove", action="store_true", help="take the entry off the blocklist")
+    stop.add_argument("--by", default=_current_user(), help="who blocks it (default: the login name)")
     args = parser.parse_args(argv)
+    if args.command == "block":
+        try:
+            print(block(args))
+        except ValueError as error:
+            raise SystemExit(f"block: {error}") from None
+        return
     command = {"summary": summary, "quality": quality, "report": report}[args.command]
     print(command(Settings.from_params(args.conf), args.ds))
 

@@ -83,6 +83,23 @@ class Settings:
     champion_tolerance: float = 0.01
     force_publish: bool = False
 
+    # Beyond plain ALS (recflow.hybrid, recflow.tiers): users with at most cold_max_interactions
+    # items are cold (the content model carries them), from heavy_min_interactions on heavy, in
+    # between warm. Each tier's content weight in the ALS + content hybrid is tuned on
+    # validation unless hybrid_weight fixes it (0: ALS alone, 1: content alone). Evaluation cuts
+    # a seeded cold_user_fraction of the users down to cold_max_interactions training items,
+    # so the cold tier is measured even where every real user has a long history.
+    cold_max_interactions: int = 5
+    heavy_min_interactions: int = 100
+    cold_user_fraction: float = 0.1
+    hybrid_weight: float | None = None
+    # Business rules after scoring (seen items are always excluded; the warehouse's
+    # recommendation_blocklist always applies): at most max_per_category items of one category
+    # per list (0: no cap), and only items with an interaction in the data's last
+    # available_within_days days (None: every item is available).
+    max_per_category: int = 0
+    available_within_days: int | None = None
+
     # Data quality: above this share of bad rows a file is rejected outright (likely the wrong
     # layout); below it, bad rows go to quarantine and the run goes on.
     max_bad_row_fraction: float = 0.01
@@ -118,6 +135,8 @@ class Settings:
         "primary_metric", "champion_tolerance", "force_publish", "max_bad_row_fraction", "sample_users", "sample_items",
         "source_time_zone", "max_events_per_user_day", "max_row_count_change", "max_event_mix_change",
         "event_weights", "watch_time_cap_s", "min_user_interactions", "min_item_interactions",
+        "cold_max_interactions", "heavy_min_interactions", "cold_user_fraction", "hybrid_weight",
+        "max_per_category", "available_within_days",
     )  # fmt: skip
 
     @classmethod
@@ -164,10 +183,22 @@ class Settings:
             raise ValueError(f"source_time_zone {self.source_time_zone!r} is not an IANA time zone") from None
         for name in ("top_k", "rank", "rating_rank", "max_iter", "rating_max_iter", "sample_users", "sample_items",
                      "max_events_per_user_day", "watch_time_cap_s", "min_user_interactions",
-                     "min_item_interactions", "test_last_n"):  # fmt: skip
+                     "min_item_interactions", "test_last_n", "cold_max_interactions"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.heavy_min_interactions <= self.cold_max_interactions:
+            raise ValueError(
+                f"heavy_min_interactions ({self.heavy_min_interactions}) must exceed cold_max_interactions "
+                f"({self.cold_max_interactions})"
+            )
+        if not 0 <= self.cold_user_fraction < 1:
+            raise ValueError(f"cold_user_fraction must be in [0, 1), got {self.cold_user_fraction}")
+        if self.hybrid_weight is not None and not 0 <= self.hybrid_weight <= 1:
+            raise ValueError(f"hybrid_weight must be between 0 and 1, got {self.hybrid_weight}")
+        if self.available_within_days is not None and self.available_within_days < 1:
+            raise ValueError(f"available_within_days must be at least 1, got {self.available_within_days}")
         for name in (
+            "max_per_category",
             "reg_param",
             "rating_reg_param",
             "alpha",
@@ -222,7 +253,9 @@ class Settings:
         keys = ("feedback", "rank", "reg_param", "alpha", "max_iter", "blend", "seed", "rating_rank",
                 "rating_reg_param", "rating_max_iter",
                 "test_fraction", "split", "test_last_n", "test_since", "min_user_interactions",
-                "min_item_interactions", "tuning_trials", "search_space")  # fmt: skip
+                "min_item_interactions", "tuning_trials", "search_space", "cold_max_interactions",
+                "heavy_min_interactions", "cold_user_fraction", "hybrid_weight", "max_per_category",
+                "available_within_days")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     def model_version(self, ds: str) -> str:
@@ -242,6 +275,8 @@ class Settings:
 
 def _coerce(name: str, value: Any, annotation: str) -> Any:
     # Values typed into the UI's trigger form or a --conf JSON arrive as str/int/float.
+    if annotation.endswith(" | None"):  # None never gets here: from_params drops it
+        annotation = annotation.removesuffix(" | None")
     try:
         if annotation == "int":
             if isinstance(value, float) and not value.is_integer():

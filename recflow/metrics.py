@@ -77,6 +77,10 @@ def scorable(train: DataFrame, test: DataFrame) -> tuple[DataFrame, DataFrame]:
     return users, test.join(users, "user_idx")
 
 
+RANKING_NAMES = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
+_PER_USER = ("precision", "recall", "ndcg", "ap", "hit", "rr")
+
+
 def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
     """top_k(user_idx, item_idx, rank) against test(user_idx, item_idx): precision@k, recall@k,
     f1@k, ndcg@k, map@k, hit_rate@k and mrr@k as defined in the module docstring.
@@ -86,24 +90,63 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
     listed; duplicates collapse), then by user (relevant count, hits, DCG, the hits' ranks),
     then into one row of averages.
     """
+    per_user = _per_user_metrics(top_k, test, k, keys=[])
+    sums = per_user.agg(
+        *[_exact_sum(F.col(c)).alias(c) for c in _PER_USER], F.count("*").alias("n_users")
+    ).first()
+    return _averages(sums.asDict(), k)
+
+
+def ranking_metrics_by(
+    top_k: DataFrame,
+    test: DataFrame,
+    k: int,
+    groups: DataFrame,
+    variant: str = "variant",
+    group: str = "tier",
+) -> dict[tuple[str, str], dict[str, float]]:
+    """ranking_metrics for several lists at once, per user group, in one job.
+
+    top_k(`variant`, user_idx, item_idx, rank) holds one list per user for every variant (model);
+    groups(user_idx, `group`) puts each test user in one group (a tier). Returns
+    {(variant, group): metrics} plus {(variant, "all"): metrics} over every test user, each with
+    `n_users`, the users averaged over. Figures equal ranking_metrics run on one variant's lists
+    and one group's test rows: every variant is judged against every test user."""
+    variants = top_k.select(variant).distinct()
+    per_user = _per_user_metrics(top_k, test.crossJoin(F.broadcast(variants)), k, keys=[variant])
+    grouped = per_user.join(
+        groups.select("user_idx", F.col(group).cast("string").alias("_group")), "user_idx"
+    )
+    stacked = grouped.unionByName(per_user.withColumn("_group", F.lit("all")))
+    rows = stacked.groupBy(variant, "_group").agg(
+        *[_exact_sum(F.col(c)).alias(c) for c in _PER_USER], F.count("*").alias("n_users")
+    )
+    return {
+        (row[variant], row["_group"]): _averages(row.asDict(), k) | {"n_users": float(row["n_users"])}
+        for row in rows.collect()
+    }
+
+
+def _per_user_metrics(top_k: DataFrame, test: DataFrame, k: int, keys: list[str]) -> DataFrame:
+    """One row per (keys..., user) with test items: its precision, recall, ndcg, ap, hit, rr."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     listed = top_k.where(F.col("rank") <= k).select(
-        "user_idx", "item_idx", F.col("rank").cast("int").alias("rank"), F.lit(False).alias("relevant")
+        *keys, "user_idx", "item_idx", F.col("rank").cast("int").alias("rank"), F.lit(False).alias("relevant")
     )
     relevant = test.select(
-        "user_idx", "item_idx", F.lit(None).cast("int").alias("rank"), F.lit(True).alias("relevant")
+        *keys, "user_idx", "item_idx", F.lit(None).cast("int").alias("rank"), F.lit(True).alias("relevant")
     )
     pairs = (
         listed.unionByName(relevant)
         # Partitioned by user, both groupBys below need no further shuffle.
         .repartition("user_idx")
-        .groupBy("user_idx", "item_idx")
+        .groupBy(*keys, "user_idx", "item_idx")
         .agg(F.max("relevant").alias("relevant"), F.min("rank").alias("rank"))
     )
     hit_rank = F.when(F.col("relevant"), F.col("rank"))  # null unless a relevant item is listed
     users = (
-        pairs.groupBy("user_idx")
+        pairs.groupBy(*keys, "user_idx")
         .agg(
             F.count_if("relevant").alias("n_relevant"),
             F.count(hit_rank).alias("hits"),
@@ -123,7 +166,9 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
     dcg = F.aggregate(
         F.transform("hit_ranks", lambda r: 1.0 / F.log2(r + 1.0)), F.lit(0.0), lambda acc, x: acc + x
     )
-    per_user = users.select(
+    return users.select(
+        *keys,
+        "user_idx",
         (F.col("hits") / k).alias("precision"),
         (F.col("hits") / F.col("n_relevant")).alias("recall"),
         (dcg / F.element_at(ideal, cutoff)).alias("ndcg"),
@@ -131,14 +176,13 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
         (F.col("hits") > 0).cast("double").alias("hit"),
         F.coalesce(1.0 / F.col("first_hit"), F.lit(0.0)).alias("rr"),
     )
-    sums = per_user.agg(
-        *[_exact_sum(F.col(c)).alias(c) for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")],
-        F.count("*").alias("n_users"),
-    ).first()
+
+
+def _averages(sums: dict, k: int) -> dict[str, float]:
+    """The metrics at k from the exact per-user sums and the user count (all 0 without users)."""
     if not sums["n_users"]:
-        names = ("precision", "recall", "f1", "ndcg", "map", "hit_rate", "mrr")
-        return {f"{name}@{k}": 0.0 for name in names}
-    row = {c: float(sums[c]) / sums["n_users"] for c in ("precision", "recall", "ndcg", "ap", "hit", "rr")}
+        return {f"{name}@{k}": 0.0 for name in RANKING_NAMES}
+    row = {c: float(sums[c]) / sums["n_users"] for c in _PER_USER}
     p, r = row["precision"], row["recall"]
     return {
         f"precision@{k}": p,

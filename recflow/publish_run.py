@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 SQL_ROOT = PROJECT_ROOT / "sql"
 GATE_KEYS = ("decision", "forced", "primary_metric", "challenger_value", "champion_version",
              "champion_value", "tolerance", "reason")  # fmt: skip
+RECOMMENDATION_COLUMNS = ["user_id", "item_id", "rank", "score", "source", "reason", "user_tier"]
+SIMILAR_ITEM_COLUMNS = ["item_id", "rank", "similar_item_id", "score"]
 QUALITY_COLUMNS = (
     "suite", "expectation_key", "expectation_type", "column_name", "severity", "success",
     "observed_value", "unexpected_count", "element_count",
@@ -33,7 +35,9 @@ QUALITY_COLUMNS = (
 def build_bundle(
     settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]
 ) -> PublishBundle:
-    facts = {name: read_facts(settings.lake_path("facts", name, ds)) for name in ("train", "evaluate")}
+    facts = {
+        name: read_facts(settings.lake_path("facts", name, ds)) for name in ("train", "evaluate", "recommend")
+    }
     quality = quality_bundle(settings, ds, required=True)
     decision = facts["evaluate"]["decision"]
     return PublishBundle(
@@ -47,8 +51,7 @@ def build_bundle(
         task_timings=task_timings | search_timings(facts["train"]),
         counts=facts["train"]["counts"],
         recommendations=read_lake_table(
-            settings.lake_path("recs", "recommendations", ds),
-            ["user_id", "item_id", "rank", "score", "source", "reason"],
+            settings.lake_path("recs", "recommendations", ds), RECOMMENDATION_COLUMNS
         ),
         items=catalogue(settings, ds),
         quality_results=quality.quality_results,
@@ -57,7 +60,21 @@ def build_bundle(
         promote=decision["promote"],
         registry=registry_entry(settings, ds, facts["train"], facts["evaluate"]),
         analytics={name: read_lake_table(settings.lake_path("analytics", name, ds)) for name in ANALYTICS},
+        similar_items=read_lake_table(settings.lake_path("recs", "similar_items", ds), SIMILAR_ITEM_COLUMNS),
+        rule_log=required_fact(settings, ds, facts, "recommend", "rules"),
+        tier_metrics=required_fact(settings, ds, facts, "evaluate", "tier_metrics"),
     )
+
+
+def required_fact(settings: Settings, ds: str, facts: dict[str, dict], step: str, key: str):
+    """``facts[step][key]``; a KeyError naming the facts file when the step did not write it."""
+    try:
+        return facts[step][key]
+    except KeyError:
+        raise KeyError(
+            f"the {step} facts at {settings.lake_path('facts', step, ds)} have no {key!r}: "
+            f"was the {step} step run by an older version?"
+        ) from None
 
 
 def catalogue(settings: Settings, ds: str) -> pa.Table:
@@ -218,6 +235,9 @@ def sample_with_titles(bundle: PublishBundle, users: int) -> list[dict]:
             "item_id": r["item_id"],
             "title": titles.get(r["item_id"]),
             "score": round(r["score"], 4),
+            "source": r["source"],
+            "user_tier": r["user_tier"],
+            "reason": r["reason"],
         }
         for r in rows
         if r["rank"] <= 5

@@ -24,7 +24,11 @@ def extract(spark, settings: Settings, ds: str) -> dict[str, DataFrame | None]:
 
 
 def transform(
-    clean: dict[str, DataFrame | None], source: str, scale: tuple[float, float] | None, k: int
+    clean: dict[str, DataFrame | None],
+    source: str,
+    scale: tuple[float, float] | None,
+    k: int,
+    trending_days: int = analytics.TRENDING_DAYS,
 ) -> dict[str, DataFrame]:
     activity = analytics.prepare(clean["interactions"], clean["items"], source, scale)
     # Every aggregate starts from these two.
@@ -40,7 +44,7 @@ def transform(
         "watch_time_hourly": analytics.watch_time_hourly(activity),
         "users": users,
         "user_profiles": analytics.user_profiles(activity),
-        "popular_items": analytics.popular_items(activity, users, k),
+        "popular_items": analytics.popular_items(activity, users, k, trending_days=trending_days),
         "item_popularity": analytics.item_popularity(activity),
         "value_distribution": analytics.value_distribution(activity),
     }

@@ -1,6 +1,9 @@
 """Evaluate the run's model beside the baselines trained on the same split (popularity; for
 rating sources, bias-only) and beside the champion, scored on this run's test split, then decide
-whether the new model may replace the published one (recflow.gate)."""
+whether the new model may replace the published one (recflow.gate). Then every model again per
+user tier (cold, warm, heavy; recflow.tiers): ALS alone, content alone, their hybrid with the
+tier's tuned weight, and popularity, all through the scorer that publishes the lists
+(recflow.hybrid), on the same test users."""
 
 from __future__ import annotations
 
@@ -13,13 +16,24 @@ from pyspark.sql import DataFrame
 from recflow.config import Settings
 from recflow.facts import is_directory, read_facts
 from recflow.gate import decide
+from recflow.hybrid import Policy
+from recflow.idmap import mapping_path
 from recflow.jobs import run_job
-from recflow.metrics import catalogue_metrics, ranking_metrics, rating_metrics, scorable
+from recflow.metrics import catalogue_metrics, ranking_metrics, ranking_metrics_by, rating_metrics, scorable
 from recflow.models.als import blended_top_k, ranker_candidates
 from recflow.models.baselines import fit_biases, popularity
 from recflow.models.rating import RatingModel
 from recflow.recommend import popularity_top_k
 from recflow.registry import champion_before
+from recflow.scoring import (
+    item_table,
+    load_catalogue,
+    position_frame,
+    scored_lists,
+    tier_weights_column,
+    user_rows,
+)
+from recflow.tiers import SCORED_TIERS, user_tiers
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +100,44 @@ def champion_metrics(spark, champion: dict | None, rated: bool, holdout: Holdout
     return scored, "both on this run's test split"
 
 
+# Variant name -> content weight for the scorer; None is each tier's tuned weight, -1 popularity.
+TIER_VARIANTS = {"als": 0.0, "content": 1.0, "hybrid": None, "popularity": -1.0}
+
+
+def tier_metrics(spark, settings: Settings, ds: str, holdout: Holdout, trained: dict) -> dict:
+    """{variant: metrics over all test users} for content and hybrid, and {tier: {variant:
+    metrics}} for every variant, the holdout ALS model and the content model fitted on train."""
+    k = settings.top_k
+    items = spark.read.parquet(settings.lake_path("clean", "items", ds))
+    ids = spark.read.parquet(mapping_path(settings, "item", ds))
+    content = spark.read.parquet(settings.lake_path("features", "item_content", ds))
+    model = ALSModel.load(f"{trained['model_dir']}/holdout_ranker")
+    catalogue = load_catalogue(item_table(ids, items), content, model, holdout.popularity)
+    pos = position_frame(spark, catalogue)
+    tiers = user_tiers(holdout.train, settings.cold_max_interactions, settings.heavy_min_interactions).cache()
+    weights = trained["chosen"]["hybrid_weights"]
+    users = (
+        user_rows(holdout.train.join(holdout.users, "user_idx"), pos, model)
+        .join(tiers, "user_idx")
+        .withColumn("weight", tier_weights_column(weights))
+    )
+    policy = Policy(k=k, blend=float(trained["chosen"]["blend"]), reasons=False)
+    top = scored_lists(users, catalogue, pos, policy, TIER_VARIANTS).cache()
+    scored = ranking_metrics_by(top, holdout.scored_test, k, tiers)
+    top.unpersist()
+    tiers.unpersist()
+    by_tier = {
+        tier: {variant: scored[(variant, tier)] for variant in TIER_VARIANTS if (variant, tier) in scored}
+        for tier in SCORED_TIERS
+    }
+    overall = {
+        variant: {key: value for key, value in scored[(variant, "all")].items() if key != "n_users"}
+        for variant in ("content", "hybrid")
+        if (variant, "all") in scored
+    }
+    return {"overall": overall, "tiers": by_tier, "weights": weights}
+
+
 def evaluate(spark, settings: Settings, ds: str) -> dict:
     holdout, trained = extract(spark, settings, ds)
     k = settings.top_k
@@ -101,7 +153,16 @@ def evaluate(spark, settings: Settings, ds: str) -> dict:
         metrics["champion"] = scored
     decision = decide(metrics["als"], champion, scored, settings, basis)
     log.info("Champion/challenger: %s", decision["reason"])
-    return {"metrics": metrics, "decision": decision, "model_version": settings.model_version(ds), "k": k}
+    tiers = tier_metrics(spark, settings, ds, holdout, trained)
+    metrics |= tiers["overall"]
+    return {
+        "metrics": metrics,
+        "tier_metrics": tiers["tiers"],
+        "hybrid_weights": tiers["weights"],
+        "decision": decision,
+        "model_version": settings.model_version(ds),
+        "k": k,
+    }
 
 
 if __name__ == "__main__":

@@ -1,20 +1,29 @@
 """Train the run's models: search the hyperparameters on a validation split carved out of train,
 then fit the chosen ranker (and, for rating sources, the rating model) on the train split for
-the evaluate task and the ranker on all preferences for the published lists."""
+the evaluate task and the ranker on all preferences for the published lists. Beside ALS: the
+content model's item vectors (recflow.content, from the catalogue) and the content weight of
+the ALS + content hybrid per user tier, tuned on the same validation split."""
 
 from __future__ import annotations
+
+import time
 
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
+from recflow.content import item_features
 from recflow.features import preferences
+from recflow.idmap import mapping_path
 from recflow.ingest import rating_scale
 from recflow.jobs import run_job
 from recflow.models.als import fit_ranker
+from recflow.models.baselines import popularity
 from recflow.models.rating import RatingModel, fit_rating_model
+from recflow.scoring import item_table, load_catalogue, tune_weights
 from recflow.sources import SOURCES
 from recflow.split import split
-from recflow.tuning import tune_ranker, tune_rating
+from recflow.tiers import SCORED_TIERS, simulate_cold_users
+from recflow.tuning import tune_ranker, tune_rating, validation_split
 
 SPLIT_TABLES = ("train", "test")
 
@@ -23,6 +32,39 @@ def extract(spark, settings: Settings, ds: str):
     return spark.read.parquet(settings.lake_path("clean", "interactions", ds)).select(
         "user_idx", "item_idx", "weight", "ts"
     )
+
+
+def extract_catalogue(spark, settings: Settings, ds: str):
+    """(clean items, the item id map): what the content model and the hybrid score."""
+    items = spark.read.parquet(settings.lake_path("clean", "items", ds))
+    return items, spark.read.parquet(mapping_path(settings, "item", ds))
+
+
+def tune_hybrid(spark, train, settings: Settings, ranker: dict, items, content, implicit: bool):
+    """({tier: content weight}, search record): fixed by the hybrid_weight Param, else each
+    tier's best on the validation split, with ALS refitted on train minus validation. The record
+    has the shape of the ALS search's (metric, trials, seconds): one trial per tier and weight."""
+    metric = settings.primary_metric if settings.primary_metric != "rmse" else "ndcg"
+    if settings.hybrid_weight is not None:
+        fixed = {tier: settings.hybrid_weight for tier in SCORED_TIERS}
+        return fixed, {"metric": None, "trials": [], "seconds": 0.0, "weights": fixed}
+    started = time.monotonic()
+    fit_rows, valid = validation_split(train, settings)
+    fit_rows = fit_rows.cache()
+    model = fit_ranker(fit_rows, ranker, settings.seed, implicit)
+    catalogue = load_catalogue(items, content, model, popularity(fit_rows))
+    weights, records = tune_weights(
+        spark, fit_rows, valid, model, catalogue, settings.top_k, float(ranker["blend"]),
+        settings.cold_max_interactions, settings.heavy_min_interactions, metric,
+    )  # fmt: skip
+    fit_rows.unpersist()
+    seconds = round(time.monotonic() - started, 3)
+    return weights, {
+        "metric": f"{metric}@{settings.top_k}",
+        "trials": records,
+        "seconds": seconds,
+        "weights": weights,
+    }
 
 
 def transform(interactions, settings: Settings, scale: tuple[float, float] | None):
@@ -34,7 +76,12 @@ def transform(interactions, settings: Settings, scale: tuple[float, float] | Non
     prefs = preferences(
         interactions, explicit, settings.min_user_interactions, settings.min_item_interactions
     ).cache()
-    train, test = (frame.cache() for frame in split(prefs, settings))
+    train, test = split(prefs, settings)
+    # Evaluation's cold tier: a seeded share of users keeps only its first few training items.
+    train = simulate_cold_users(
+        train, settings.cold_user_fraction, settings.cold_max_interactions, settings.seed
+    ).cache()
+    test = test.cache()
     implicit = settings.feedback == "implicit"
     ranker, ranker_search = tune_ranker(train, settings, implicit)
     models = {
@@ -50,7 +97,9 @@ def transform(interactions, settings: Settings, scale: tuple[float, float] | Non
     return prefs, {"train": train, "test": test}, models, chosen, search
 
 
-def load(settings: Settings, ds: str, prefs, splits, models) -> None:
+def load(settings: Settings, ds: str, prefs, splits, models, content=None) -> None:
+    if content is not None:
+        content.write.mode("overwrite").parquet(settings.lake_path("features", "item_content", ds))
     prefs.write.mode("overwrite").parquet(settings.lake_path("features", "preferences", ds))
     for name, frame in splits.items():
         frame.write.mode("overwrite").parquet(settings.lake_path("splits", name, ds))
@@ -66,7 +115,14 @@ def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
     scale = rating_scale(settings, ds)
     prefs, splits, models, chosen, search = transform(interactions, settings, scale)
-    load(settings, ds, prefs, splits, models)
+    items, ids = extract_catalogue(spark, settings, ds)
+    load(settings, ds, prefs, splits, models, item_features(items))
+    content = spark.read.parquet(settings.lake_path("features", "item_content", ds))
+    implicit = settings.feedback == "implicit"
+    train_rows = spark.read.parquet(settings.lake_path("splits", "train", ds))
+    chosen["hybrid_weights"], search["hybrid"] = tune_hybrid(
+        spark, train_rows, settings, chosen, item_table(ids, items), content, implicit
+    )
     written = spark.read.parquet(settings.lake_path("features", "preferences", ds))
     counts = written.agg(
         F.count("*").alias("n_interactions"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,6 +17,9 @@ import sqlalchemy as sa
 # Read by recflow.spark when it is first imported (its DEFAULTS are module constants), so set
 # here, before any test module imports it: two cores need two shuffle partitions, not eight.
 os.environ.setdefault("RECFLOW_SHUFFLE_PARTITIONS", "2")
+# Spark's Python workers (the hybrid scorer, the similarity blocks) need this environment's
+# numpy, pandas and scipy, not whatever `python3` is first on PATH; `make test` sets it too.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from recflow.report.data import LongTail
+from recflow.report.data import TIER_MODELS, LongTail
 
 WIDTH_IN = 9.0  # about 860 px in the page: readable at 800 px wide
 PALETTE = {
@@ -30,6 +30,8 @@ PALETTE = {
     "secondary": "#dd6b20",
     "accent": "#2f855a",
     "violet": "#6b46c1",
+    "teal": "#319795",
+    "red": "#c53030",
     "muted": "#a0aec0",
     "head": "#fefcbf",
     "text": "#2d3748",
@@ -37,6 +39,8 @@ PALETTE = {
 # model -> (colour, line style, marker): the same model looks the same in every chart.
 MODEL_STYLES = {
     "als": (PALETTE["primary"], "-", "o"),
+    "content": (PALETTE["teal"], "-", "v"),
+    "hybrid": (PALETTE["red"], "-", "P"),
     "champion": (PALETTE["accent"], "--", "s"),
     "popularity": (PALETTE["secondary"], ":", "^"),
     "bias": (PALETTE["violet"], "-.", "D"),
@@ -406,4 +410,53 @@ def metric_history_chart(history: pd.DataFrame, labels: list[str]) -> Figure:
             fontsize=10,
             color="#718096",
         )
+    return figure
+
+
+# --- 6. model quality per user tier -------------------------------------------------------------
+
+
+@chart("tier_quality")
+def tier_quality_chart(tiers: pd.DataFrame, k: int) -> Figure:
+    """Recall@k and NDCG@k per user tier, one group of bars per tier and one bar per model of
+    TIER_MODELS. `tiers` is data.tier_table's frame: tier, model, n_users and metric columns."""
+    title = f"Recall@{k} and NDCG@{k} per user tier"
+    labels = [f"recall@{k}", f"ndcg@{k}"]
+    figure, axes = _figure(4.0, title, ncols=len(labels), sharey=True)
+    figure.suptitle(title, x=0.01, ha="left", fontsize=13, fontweight="bold")
+    rows = tiers[tiers["model"].isin(TIER_MODELS)]
+    if rows.empty:
+        _no_data(axes[0], "no tier metrics")
+        axes[1].set_axis_off()
+        return figure
+    names = list(dict.fromkeys(rows["tier"]))  # tier_table's order
+    models = [m for m in TIER_MODELS if m in set(rows["model"])]
+    users = rows.groupby("tier")["n_users"].max()
+    ticks = [f"{_plain(t)}\n{_count(users[t])} users" if pd.notna(users[t]) else _plain(t) for t in names]
+    width = 0.8 / len(models)
+    positions = np.arange(len(names))
+    for ax, label in zip(axes, labels, strict=True):
+        for i, model in enumerate(models):
+            by_tier = rows[rows["model"] == model].set_index("tier")
+            values = [
+                float(by_tier.at[t, label]) if t in by_tier.index and label in by_tier else np.nan
+                for t in names
+            ]
+            bars = ax.bar(
+                positions - 0.4 + width * (i + 0.5),
+                np.nan_to_num(values),
+                width=width * 0.92,
+                color=MODEL_STYLES[model][0],
+                label=model,
+            )
+            texts = ["–" if np.isnan(v) else f"{v:.3f}" for v in values]
+            ax.bar_label(bars, labels=texts, padding=2, fontsize=8, rotation=90)
+        ax.set_title(label, fontsize=11)
+        ax.set_xticks(positions, ticks)
+        ax.grid(axis="x", visible=False)
+        ax.margins(y=0.25)
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel(f"mean over the tier's test users (k = {k})")
+    handles, legend = axes[0].get_legend_handles_labels()
+    figure.legend(handles, legend, loc="outside lower center", ncols=len(legend))
     return figure

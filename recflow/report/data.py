@@ -35,7 +35,13 @@ ANALYTICS_COLUMNS = {
     "item_popularity": ["item_id", "n_users", "n_interactions"],
     "value_distribution": ["position", "label", "n"],
 }  # fmt: skip
-FACT_NAMES = ("validate_raw", "clean", "validate_clean", "train", "evaluate", "analytics")
+FACT_NAMES = ("validate_raw", "clean", "validate_clean", "train", "evaluate", "recommend", "analytics")
+# User tiers (by how much history the model has of a user) and the models compared within them:
+# the order of rows, bars and legends. Names the facts hold beyond these follow alphabetically.
+TIERS = ("new", "cold", "warm", "heavy")
+TIER_MODELS = ("als", "content", "hybrid", "popularity")
+# Where a served recommendation came from: the models, then the popularity fallbacks.
+REC_SOURCES = ("als", "content", "hybrid", "popular", "segment_popular")
 HISTORY_VIEW = "v_model_performance"
 HISTORY_COLUMNS = [
     "run_date", "model_version", "model", "metric", "k", "metric_label", "value",
@@ -190,6 +196,25 @@ def metric_history(settings: Settings, ds: str) -> pd.DataFrame:
     history["run_date"] = history["run_date"].astype(str)
     history["value"] = history["value"].astype(float)
     return history
+
+
+def in_order(names, order: tuple[str, ...]) -> list[str]:
+    """The names in `order` first, in its order, then the others alphabetically."""
+    names = set(names)
+    return [n for n in order if n in names] + sorted(names - set(order))
+
+
+def tier_table(tier_metrics: dict[str, dict[str, dict[str, float]]]) -> pd.DataFrame:
+    """The evaluate step's tier_metrics (tier -> model -> metric label -> value, n_users among
+    them) as one row per tier and model: tier, model, n_users, then one column per metric label
+    (NaN where a model lacks it), rows in TIERS and TIER_MODELS order."""
+    rows = [
+        {"tier": tier, "model": model, **tier_metrics[tier][model]}
+        for tier in in_order(tier_metrics, TIERS)
+        for model in in_order(tier_metrics[tier], TIER_MODELS)
+    ]
+    labels = sorted({key for row in rows for key in row} - {"tier", "model", "n_users"})
+    return pd.DataFrame(rows, columns=["tier", "model", "n_users", *labels])
 
 
 def funnel_totals(funnel: pd.DataFrame) -> pd.DataFrame:

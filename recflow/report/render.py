@@ -18,11 +18,15 @@ from recflow.config import Settings
 from recflow.report import charts
 from recflow.report.data import (
     FACT_NAMES,
+    REC_SOURCES,
+    TIERS,
     ReportData,
     funnel_totals,
     gather,
     history_labels,
+    in_order,
     long_tail,
+    tier_table,
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,6 +42,7 @@ STEP_TITLES = {
     "validate_clean": "validate_clean_data",
     "train": "train_als",
     "evaluate": "evaluate_models",
+    "recommend": "generate_recommendations",
     "analytics": "build_analytics",
 }
 
@@ -77,6 +82,9 @@ def context(data: ReportData) -> dict[str, Any]:
     tail = long_tail(data.item_popularity, HEAD_FRACTION)
     funnel = funnel_totals(data.funnel)
     labels = history_labels(data.history, data.top_k, primary)
+    trained = data.facts.get("train") or {}
+    recommended = data.facts.get("recommend") or {}
+    tiers = tier_quality(evaluated, trained, data.top_k, primary)
     return {
         "data": data,
         "date_range": data.date_range,
@@ -92,6 +100,12 @@ def context(data: ReportData) -> dict[str, Any]:
             "daily_activity": _safe(charts.daily_activity(data.kpis)),
             "funnel": _safe(charts.funnel_chart(funnel)),
             "metric_history": _safe(charts.metric_history_chart(data.history, labels)),
+            # Runs from before the tier evaluation have no such chart (nor section).
+            **(
+                {"tier_quality": _safe(charts.tier_quality_chart(tiers["table"], data.top_k))}
+                if tiers
+                else {}
+            ),
         },
         "tail": tail,
         "funnel": [
@@ -123,8 +137,16 @@ def context(data: ReportData) -> dict[str, Any]:
         "metrics": current_metrics(evaluated.get("metrics") or {}, primary),
         "history_runs": history_runs(data.history, primary),
         "single_run": data.history["run_date"].nunique() == 1,
-        "chosen": (data.facts.get("train") or {}).get("chosen") or {},
+        # Scalars only: the tuned hybrid weights per tier go with the tier table.
+        "chosen": {
+            name: value
+            for name, value in (trained.get("chosen") or {}).items()
+            if not isinstance(value, dict | list)
+        },
         "quality": quality(data.facts),
+        "tiers": tiers,
+        "rules": business_rules(recommended.get("rules")),
+        "served": served(recommended),
     }
 
 
@@ -171,6 +193,127 @@ def current_metrics(metrics: dict[str, dict[str, float]], primary: str | None) -
 def _metric_order(label: str) -> tuple[int, str]:
     name = label.split("@")[0]
     return (METRIC_ORDER.index(name) if name in METRIC_ORDER else len(METRIC_ORDER), label)
+
+
+def tier_quality(evaluated: dict, trained: dict, k: int, primary: str | None) -> dict[str, Any] | None:
+    """The "Quality by user tier" table: per tier its models' metrics at k and test users, the
+    best model by the gate's metric (ndcg@k without a gate) marked, the hybrid's tuned content
+    weight, and the validation grid it was chosen from. None for a run without tier metrics."""
+    tier_metrics = evaluated.get("tier_metrics")
+    if not tier_metrics:
+        return None
+    table = tier_table(tier_metrics)
+    labels = sorted((c for c in table.columns if c not in ("tier", "model", "n_users")), key=_metric_order)
+    best_by = next(
+        (label for label in (primary, f"ndcg@{k}") if label in labels), labels[0] if labels else None
+    )
+    weights = (trained.get("chosen") or {}).get("hybrid_weights") or {}
+    tiers = []
+    for tier, rows in table.groupby("tier", sort=False):
+        best = rows[best_by].max() if best_by else float("nan")
+        # All-zero tiers (no test users, say) have no best model; a tie marks every tied model.
+        has_best = not _missing(best) and best > 0
+        tiers.append(
+            {
+                "name": tier,
+                "weight": _number(weights[tier], 2) if tier in weights else None,
+                "rows": [
+                    {
+                        "model": row["model"],
+                        "best": has_best and row[best_by] == best,
+                        "cells": [_number(row[label], 4) for label in labels],
+                        "users": _int(row["n_users"]),
+                    }
+                    for row in rows.to_dict("records")
+                ],
+            }
+        )
+    return {
+        "table": table,
+        "labels": labels,
+        "best_by": best_by,
+        "tiers": tiers,
+        "grid": hybrid_grid((trained.get("tuning") or {}).get("hybrid") or [], weights),
+    }
+
+
+def hybrid_grid(grid: list[dict], chosen: dict[str, float]) -> dict[str, Any] | None:
+    """The validation grid of the hybrid's content weight: one row per tier, one column per
+    weight, cells the grid's NDCG, the chosen weight marked. None without a grid."""
+    metric = next((key for entry in grid for key in entry if key.startswith("ndcg@")), None)
+    if not grid or metric is None:
+        return None
+    weights = sorted({float(entry["weight"]) for entry in grid})
+    rows = []
+    for tier in in_order({entry["tier"] for entry in grid}, TIERS):
+        by_weight = {float(e["weight"]): e for e in grid if e["tier"] == tier}
+        rows.append(
+            {
+                "tier": tier,
+                "users": _int(max((e.get("n_users") or 0) for e in by_weight.values())),
+                "cells": [
+                    {
+                        "value": _number(by_weight[w].get(metric), 4) if w in by_weight else "–",
+                        "chosen": tier in chosen and math.isclose(w, float(chosen[tier])),
+                    }
+                    for w in weights
+                ],
+            }
+        )
+    return {"metric": metric, "weights": [_number(w, 2) for w in weights], "rows": rows}
+
+
+def business_rules(rules: list[dict] | None) -> list[dict[str, Any]] | None:
+    """The recommend step's business rules as table rows, in the order they were applied; None
+    for a run from before the rules (an empty list is a run with no rules)."""
+    if rules is None:
+        return None
+    return [
+        {
+            "rule": r.get("rule"),
+            "enabled": bool(r.get("enabled")),
+            "setting": _setting(r.get("setting")),
+            "items_removed": _int(r.get("items_removed")),
+            "users_affected": _int(r.get("users_affected")),
+        }
+        for r in rules
+    ]
+
+
+def served(recommended: dict) -> dict[str, list[dict[str, str]]] | None:
+    """Who got what: users per tier and recommendation rows per source, each with its share.
+    None for a run from before the recommend step counted them."""
+    tiers, sources = recommended.get("tiers"), recommended.get("sources")
+    if tiers is None and sources is None:
+        return None
+    return {"tiers": _shares(tiers or {}, TIERS), "sources": _shares(sources or {}, REC_SOURCES)}
+
+
+def _shares(counts: dict[str, float], order: tuple[str, ...]) -> list[dict[str, str]]:
+    total = sum(float(n) for n in counts.values() if not _missing(n))
+    return [
+        {
+            "name": name,
+            "count": _int(counts[name]),
+            "share": _percent(float(counts[name]) / total) if total and not _missing(counts[name]) else "–",
+        }
+        for name in in_order(counts, order)
+    ]
+
+
+def _setting(value: Any) -> str:
+    """A rule's setting as short text: 'yes'/'no', 0.5, 'a, b', 'max: 3'."""
+    if _missing(value):
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting(v) for v in value) or "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_setting(v)}" for k, v in value.items()) or "–"
+    return str(value)
 
 
 def history_runs(history: pd.DataFrame, primary: str | None) -> dict[str, Any]:

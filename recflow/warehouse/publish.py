@@ -1,15 +1,17 @@
 """Publish one run (dataset x run_date) into the warehouse, all-or-nothing for readers and idempotent.
 
 Every run is recorded; only a run the champion/challenger gate promoted replaces the dataset's
-recommendations. Order of work, chosen so that a failure at any point leaves readers on a
-consistent state and a retry converges:
+recommendations and similar items. Order of work, chosen so that a failure at any point leaves
+readers on a consistent state and a retry converges:
 1. validate and shape every row in memory (a bad bundle writes nothing);
 2. under the ``recflow_publish`` lock: migrate, then replace the run's facts (items,
-   model_runs, metrics, quality, reconciliation, quarantine, model_registry), replace the
-   dataset's analytics snapshots (users, user_profiles, popular_items) and upsert its daily
-   aggregates (recflow.warehouse.upsert), all in one transaction. A promoted run's model_runs row says 'pending' until step 4; a rejected
-   run's says 'rejected' and its work ends here: the champion's recommendations and its
-   is_champion flag stay as they are;
+   model_runs, metrics overall and per user tier, quality, reconciliation, quarantine,
+   recommendation_rules, model_registry), replace the dataset's analytics snapshots (users,
+   user_profiles, popular_items) and upsert its daily aggregates (recflow.warehouse.upsert), all
+   in one transaction. A promoted run also replaces the dataset's similar_items (a model output,
+   like the recommendations) in that transaction. A promoted run's model_runs row says 'pending'
+   until step 4; a rejected run's says 'rejected' and its work ends here: the champion's
+   recommendations, similar items and is_champion flag stay as they are;
 3. promoted runs only: swap in the dataset's new recommendations (MySQL: a staged copy and
    one atomic RENAME TABLE; SQLite: one transaction);
 4. promoted runs only, in one transaction: mark the run 'published' and make it the
@@ -49,6 +51,21 @@ _RECOMMENDATIONS = pa.schema(
         ("score", pa.float64()),
         ("source", pa.string()),
         ("reason", pa.string()),
+        ("user_tier", pa.string()),
+    ]
+)
+# recommendations.user_tier (sql/mysql/007): how much history the user had, which decides the
+# source of the list. model_metrics.user_tier is one of these, or 'all' for every test user.
+USER_TIERS = ("new", "cold", "warm", "heavy")
+ALL_USERS = "all"
+# The similar items of a promoted run's model (recs/similar_items), minus dataset, model_version
+# and run_date, which publish adds.
+_SIMILAR_ITEMS = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("rank", pa.int16()),
+        ("similar_item_id", pa.string()),
+        ("score", pa.float64()),
     ]
 )
 _ITEMS = pa.schema(
@@ -224,11 +241,26 @@ _MODEL_METRICS = pa.schema(
         *_RUN_KEY,
         ("model_version", pa.string()),
         ("model", pa.string()),
+        ("user_tier", pa.string()),
         ("metric", pa.string()),
         ("k", pa.int64()),
         ("value", pa.float64()),
     ]
 )
+# One row per business rule of the run's recommend step (facts "recommend" -> "rules"); the keys
+# of each PublishBundle.rule_log entry are these columns.
+_RULES = pa.schema(
+    [
+        ("rule", pa.string()),
+        ("enabled", pa.bool_()),
+        ("setting", pa.string()),
+        ("items_removed", pa.int64()),
+        ("users_affected", pa.int64()),
+    ]
+)
+# The rules the recommend step applies today; rule_log may name others (a new rule needs no
+# migration), but each at most once.
+RULES = ("seen", "blocklist", "availability", "diversity")
 _MODEL_REGISTRY = pa.schema(
     [
         *_RUN_KEY,
@@ -267,7 +299,7 @@ class PublishBundle:
     metrics: dict[str, dict[str, float]]  # {"als": {"rmse": 0.93, "ndcg@10": 0.21}, "popularity": {...}}
     task_timings: dict[str, float]  # task_id -> seconds
     counts: dict[str, int]  # n_interactions, n_users, n_items
-    recommendations: pa.Table  # user_id, item_id, rank, score, source, reason
+    recommendations: pa.Table  # user_id, item_id, rank, score, source, reason, user_tier
     items: pa.Table  # item_id, title, genres, category, brand, price
     quality_results: list[dict]  # keys = data_quality_results columns minus dataset/run_date
     reconciliation: list[dict]  # keys = data_reconciliation columns minus dataset/run_date
@@ -275,6 +307,14 @@ class PublishBundle:
     promote: bool  # the gate's verdict: True swaps in these recommendations, False keeps the champion's
     registry: dict  # keys = REGISTRY_KEYS: model_registry columns minus dataset/run_date/is_champion
     analytics: dict[str, pa.Table]  # keys = ANALYTICS: each table's columns minus dataset/run_date
+    # item_id, rank, similar_item_id, score: the run's model's top similar items per item,
+    # published only when the run is promoted
+    similar_items: pa.Table
+    # one dict per rule, keys = _RULES: rule, enabled, setting, items_removed, users_affected
+    rule_log: list[dict]
+    # {tier: {model: {"ndcg@10": 0.2, ..., "n_users": 120.0}}} for tiers of USER_TIERS; a tier may
+    # be missing or empty. model_metrics rows with that user_tier (metrics are user_tier 'all').
+    tier_metrics: dict[str, dict[str, dict[str, float]]]
 
     @property
     def run_id(self) -> str:
@@ -285,14 +325,16 @@ def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[st
     """Publish ``bundle``; return the rows written per table.
 
     A rejected run (``promote`` False) writes its facts and registry row but leaves the
-    recommendations alone and reports 0 for them.
+    recommendations and similar items alone and reports 0 for them.
 
     Raises ValueError, having written nothing, for an empty recommendations table, duplicate
-    (user_id, rank) pairs, nulls or non-finite scores, malformed metrics, result or registry
-    rows, or a rejected re-run of the run that is the dataset's champion (its registry row
-    describes the recommendations being served, so a rejected attempt may not overwrite it).
+    (user_id, rank) pairs, nulls, non-finite scores or an unknown user_tier, malformed similar
+    items, metrics, tier metrics, rule log, result or registry rows, or a rejected re-run of the
+    run that is the dataset's champion (its registry row describes the recommendations being
+    served, so a rejected attempt may not overwrite it).
     """
     recommendations = _recommendation_rows(bundle)
+    similar_items = _similar_item_rows(bundle)
     facts = _fact_rows(bundle, n_recommendations=recommendations.num_rows)
     run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
     with named_lock(engine, _LOCK_NAME, _LOCK_TIMEOUT_S):
@@ -308,6 +350,12 @@ def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[st
             # dataset without one; a rejected run is never the champion.
             facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
             counts = {table: _replace(conn, table, rows, bundle) for table, rows in facts.items()}
+            # A model output like the recommendations: only a promoted run's replaces the
+            # champion's. Here rather than beside the swap so that it commits with the facts; a
+            # swap that fails next leaves the run 'pending' and the retry converges.
+            counts["similar_items"] = (
+                _replace_model_output(conn, "similar_items", similar_items, bundle) if bundle.promote else 0
+            )
         if not bundle.promote:
             counts["recommendations"] = 0
             return counts
@@ -365,8 +413,32 @@ def _recommendation_rows(bundle: PublishBundle) -> pa.Table:
         raise ValueError(f"recommendations of {bundle.run_id} have non-finite scores")
     if recs.group_by(["user_id", "rank"]).aggregate([]).num_rows != recs.num_rows:
         raise ValueError(f"recommendations of {bundle.run_id} repeat a (user_id, rank) pair")
+    tiers = set(pc.unique(recs.column("user_tier")).to_pylist())
+    if not tiers <= set(USER_TIERS):
+        raise ValueError(
+            f"recommendations of {bundle.run_id} have user_tier {sorted(tiers - set(USER_TIERS))}; "
+            f"expected one of {USER_TIERS}"
+        )
     return _with_constants(
         recs, {"dataset": bundle.dataset, "model_version": bundle.model_version, "run_date": _iso(bundle)}
+    )
+
+
+def _similar_item_rows(bundle: PublishBundle) -> pa.Table:
+    """The bundle's similar items, checked, with the similar_items table's columns."""
+    what = f"similar_items of {bundle.run_id}"
+    if not isinstance(bundle.similar_items, pa.Table):
+        raise ValueError(f"{what} is {type(bundle.similar_items).__name__}; expected a pyarrow Table")
+    similar = _shaped(bundle.similar_items, _SIMILAR_ITEMS, what)
+    nulls = [name for name in similar.column_names if similar.column(name).null_count]
+    if nulls:
+        raise ValueError(f"{what} have nulls in {nulls}")
+    if not pc.all(pc.is_finite(similar.column("score"))).as_py():
+        raise ValueError(f"{what} have non-finite scores")
+    if similar.group_by(["item_id", "rank"]).aggregate([]).num_rows != similar.num_rows:
+        raise ValueError(f"{what} repeat an (item_id, rank) pair")
+    return _with_constants(
+        similar, {"dataset": bundle.dataset, "model_version": bundle.model_version, "run_date": _iso(bundle)}
     )
 
 
@@ -396,6 +468,7 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
         ),
         "model_runs": pa.Table.from_pylist([model_run], schema=_MODEL_RUNS),
         "model_metrics": pa.Table.from_pylist(_metric_rows(bundle, run), schema=_MODEL_METRICS),
+        "recommendation_rules": _rule_rows(bundle, run),
         **_quality_rows(bundle),
         **_analytics_rows(bundle, run),
     }
@@ -527,27 +600,72 @@ def _quality_rows(bundle) -> dict[str, pa.Table]:
 
 
 def _metric_rows(bundle: PublishBundle, run: dict) -> list[dict]:
-    """One row per model x metric; "ndcg@10" becomes metric 'ndcg' with k 10, "rmse" k 0."""
+    """One row per model x metric of ``metrics`` (user_tier 'all') and per tier x model x metric of
+    ``tier_metrics``; "ndcg@10" becomes metric 'ndcg' with k 10, "rmse" and "n_users" k 0."""
+    if not isinstance(bundle.tier_metrics, dict):
+        raise ValueError(
+            f"tier_metrics of {bundle.run_id} is {type(bundle.tier_metrics).__name__}; expected a dict"
+        )
+    unknown = sorted(set(bundle.tier_metrics) - set(USER_TIERS), key=str)
+    if unknown:
+        raise ValueError(
+            f"tier_metrics of {bundle.run_id} has tiers {unknown}; expected some of {USER_TIERS}"
+        )
+    by_tier = {ALL_USERS: bundle.metrics, **bundle.tier_metrics}
     rows = []
-    for model, values in sorted(bundle.metrics.items()):
-        for key, value in sorted(values.items()):
-            cut = _METRIC_KEY.fullmatch(key)
-            metric, k = (cut[1], int(cut[2])) if cut else (key, 0)
-            if "@" in metric:
-                raise ValueError(f"metric {key!r} of {model}: expected name or name@k")
-            if not math.isfinite(value):
-                raise ValueError(f"metric {model}.{key} of {bundle.run_id} is {value}")
-            rows.append(
-                {
-                    **run,
-                    "model_version": bundle.model_version,
-                    "model": model,
-                    "metric": metric,
-                    "k": k,
-                    "value": value,
-                }
-            )
+    for tier, models in by_tier.items():
+        where = "metrics" if tier == ALL_USERS else f"tier_metrics[{tier!r}]"
+        if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+            raise ValueError(f"{where} of {bundle.run_id} must map each model to a dict of metric -> value")
+        for model, values in sorted(models.items()):
+            for key, value in sorted(values.items()):
+                cut = _METRIC_KEY.fullmatch(key)
+                metric, k = (cut[1], int(cut[2])) if cut else (key, 0)
+                if "@" in metric:
+                    raise ValueError(f"metric {key!r} of {model}: expected name or name@k")
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise ValueError(f"{where} {model}.{key} of {bundle.run_id} is {value!r}")
+                rows.append(
+                    {
+                        **run,
+                        "model_version": bundle.model_version,
+                        "model": model,
+                        "user_tier": tier,
+                        "metric": metric,
+                        "k": k,
+                        "value": value,
+                    }
+                )
     return rows
+
+
+def _rule_rows(bundle: PublishBundle, run: dict) -> pa.Table:
+    """The run's recommendation_rules rows, one per entry of ``rule_log``, checked."""
+    where = f"rule_log of {bundle.run_id}"
+    if not isinstance(bundle.rule_log, list) or not all(isinstance(r, dict) for r in bundle.rule_log):
+        raise ValueError(f"{where} must be a list of dicts")
+    for row in _checked_dicts("rule_log", bundle.rule_log, _RULES):
+        rule = row["rule"]
+        if not isinstance(rule, str) or not 0 < len(rule) <= 32:
+            raise ValueError(f"{where}: rule {rule!r}; expected a name of 1 to 32 characters")
+        if not isinstance(row["enabled"], bool):
+            raise ValueError(f"{where}: enabled of {rule} is {row['enabled']!r}; expected True or False")
+        if row["setting"] is not None and (not isinstance(row["setting"], str) or len(row["setting"]) > 255):
+            raise ValueError(
+                f"{where}: setting of {rule} is {row['setting']!r}; expected None or up to 255 characters"
+            )
+        for key in ("items_removed", "users_affected"):
+            value = row[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: {key} of {rule} is {value!r}; expected a count (int >= 0)")
+    rules = [row["rule"] for row in bundle.rule_log]
+    if len(set(rules)) != len(rules):
+        raise ValueError(f"{where} names a rule twice: {rules}")
+    rows = [
+        {**run, "model_version": bundle.model_version, **row}
+        for row in sorted(bundle.rule_log, key=lambda r: r["rule"])
+    ]
+    return pa.Table.from_pylist(rows, schema=pa.schema([*_RUN_KEY, ("model_version", pa.string()), *_RULES]))
 
 
 def _checked_dicts(field: str, rows: list[dict], schema: pa.Schema) -> list[dict]:
@@ -599,6 +717,12 @@ def _replace(conn: sa.Connection, table: str, rows: pa.Table, bundle: PublishBun
     # snapshots can be large, everything else is a handful of rows and not worth a temp file
     load = bulk_load if table in SNAPSHOTS else insert_rows
     return load(conn, table, rows.column_names, rows)
+
+
+def _replace_model_output(conn: sa.Connection, table: str, rows: pa.Table, bundle: PublishBundle) -> int:
+    """Replace the dataset's rows of ``table`` with ``rows`` (the promoted run's model output)."""
+    conn.execute(sa.text(f"DELETE FROM {table} WHERE dataset = :dataset"), {"dataset": bundle.dataset})
+    return bulk_load(conn, table, rows.column_names, rows)
 
 
 def _swap_mysql(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:

@@ -19,8 +19,8 @@
 -- Without a password, or without a current database, every PREPARE fails (the mysql client goes
 -- on after an error in a sourced file) and nothing changes. Check the result with: SHOW GRANTS FOR 'bi_reader'@'%';
 --
--- The GRANT list names every view of sql/mysql/*_bi_views.sql (the unit tests check it): add a
--- line here with each new view.
+-- The GRANT list names every view the migrations of sql/mysql/ create (006_bi_views.sql,
+-- 010_recommendation_views.sql; the tests check it): add a line here with each new view.
 
 SET @bi_reader_ok = COALESCE(@bi_reader_password, '') <> '' AND DATABASE() IS NOT NULL;
 SET @bi_reader_account = CONCAT(QUOTE(COALESCE(@bi_reader_user, 'bi_reader')), '@',
@@ -47,6 +47,9 @@ EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_activity_by_hour TO ', @bi_reader_account), NULL);
 PREPARE stmt FROM @stmt;
 EXECUTE stmt;
+SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_blocklist TO ', @bi_reader_account), NULL);
+PREPARE stmt FROM @stmt;
+EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_category_daily TO ', @bi_reader_account), NULL);
 PREPARE stmt FROM @stmt;
 EXECUTE stmt;
@@ -62,10 +65,22 @@ EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_model_performance TO ', @bi_reader_account), NULL);
 PREPARE stmt FROM @stmt;
 EXECUTE stmt;
+SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_model_tier_performance TO ', @bi_reader_account), NULL);
+PREPARE stmt FROM @stmt;
+EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_popular_items TO ', @bi_reader_account), NULL);
 PREPARE stmt FROM @stmt;
 EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_quarantine TO ', @bi_reader_account), NULL);
+PREPARE stmt FROM @stmt;
+EXECUTE stmt;
+SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_recommendation_mix TO ', @bi_reader_account), NULL);
+PREPARE stmt FROM @stmt;
+EXECUTE stmt;
+SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_recommendation_rules TO ', @bi_reader_account), NULL);
+PREPARE stmt FROM @stmt;
+EXECUTE stmt;
+SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_similar_items TO ', @bi_reader_account), NULL);
 PREPARE stmt FROM @stmt;
 EXECUTE stmt;
 SET @stmt = IF(@bi_reader_ok, CONCAT('GRANT SELECT ON v_user_profiles TO ', @bi_reader_account), NULL);

@@ -53,10 +53,20 @@ def test_every_dag_has_tags_docs_and_retries(dagbag):
 def test_task_graph_is_the_documented_chain(dagbag):
     dag = dagbag.dags[DAG_ID]
     assert sorted(dag.task_ids) == sorted(
-        [*EXPECTED_CHAIN, "migrate_warehouse", "build_analytics", "publish_data_quality", "write_run_report"]
+        [
+            *EXPECTED_CHAIN,
+            "migrate_warehouse",
+            "build_analytics",
+            "publish_data_quality",
+            "write_run_report",
+            "export_blocklist",
+        ]
     )
     for upstream, downstream in zip(EXPECTED_CHAIN[:-1], EXPECTED_CHAIN[1:-1], strict=False):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+        extra = {"export_blocklist"} if downstream == "generate_recommendations" else set()
+        assert dag.get_task(downstream).upstream_task_ids == {upstream} | extra
+    # The warehouse's blocklist reaches the lake before the lists are made.
+    assert dag.get_task("export_blocklist").upstream_task_ids == {"migrate_warehouse"}
     # The schema is brought up to date before any work.
     assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == {"migrate_warehouse"}
     assert dag.get_task("migrate_warehouse").upstream_task_ids == set()

@@ -137,6 +137,128 @@ def test_popular_items_rank_by_users_then_interactions_then_id_per_segment(ratin
     }
 
 
+# --- popular_items as a cold-start source: trending, and always k items ---------------------------
+
+LAST = datetime.date(2024, 3, 20)  # the data's last day: the trending week is 03-14 .. 03-20
+
+
+def day(d: int) -> datetime.date:
+    return datetime.date(2024, 3, d)
+
+
+@pytest.fixture(scope="module")
+def cold_start(spark):
+    interactions = spark.createDataFrame(
+        [
+            # "old": five users, all on 03-13 at 23:00 UTC: the evening before the window opens
+            *[(u, "old", 4.0, ts(day(13), 23)) for u in ("u1", "u2", "u3", "u4", "u5")],
+            # "mix": three users before the window, one (u6) inside it
+            *[(u, "mix", 3.0, ts(day(10), 12)) for u in ("u1", "u2", "u3")],
+            ("u6", "mix", 5.0, ts(day(16), 8)),
+            # "t2": two users, three interactions in the window (u3 twice, once on the last day)
+            ("u3", "t2", 4.0, ts(day(19), 10)),
+            ("u3", "t2", 5.0, ts(LAST, 23)),
+            ("u4", "t2", 2.0, ts(day(15), 10)),
+            # "t1": two users, two interactions, the first just after midnight of the first day
+            ("u1", "t1", 4.0, datetime.datetime(2024, 3, 14, 0, 5, tzinfo=datetime.UTC)),
+            ("u2", "t1", 3.0, ts(day(17), 10)),
+            # "t3": one user, one interaction: ties with "mix" inside the window
+            ("u5", "t3", 1.0, ts(day(18), 10)),
+        ],
+        "user_id string, item_id string, weight double, ts timestamp",
+    ).withColumn("event_type", analytics.F.lit("rating"))
+    # Seven items in the catalogue; "aa" and "zz" were never touched.
+    items = spark.createDataFrame(
+        [("old", "Drama"), ("mix", "Drama"), ("t1", "Comedy"), ("t2", "Comedy"), ("t3", ""),
+         ("aa", "Drama"), ("zz", "Comedy")],
+        "item_id string, genres string",
+    )  # fmt: skip
+    users = spark.createDataFrame(
+        # u6, the only man, touched one item: a segment far short of k
+        [(u, 30, "M" if u == "u6" else "F", "writer", "1") for u in ("u1", "u2", "u3", "u4", "u5", "u6")],
+        "user_id string, age int, gender string, occupation string, zip string",
+    )
+    activity = analytics.prepare(interactions, items, "movielens", (1.0, 5.0))
+    table = analytics.users(activity, users, interactions.select("user_id", "ts")).cache()
+    return activity, table
+
+
+def segment_rows(popular: list[dict], segment_type: str, segment: str) -> list[tuple]:
+    return [
+        (r["rank"], r["item_id"], r["n_users"], r["n_interactions"], r["avg_rating"])
+        for r in popular
+        if (r["segment_type"], r["segment"]) == (segment_type, segment)
+    ]
+
+
+def test_trending_counts_only_the_last_seven_days_of_the_data(cold_start):
+    activity, users = cold_start
+    popular = rows_of(analytics.popular_items(activity, users, k=4), "segment_type", "segment", "rank")
+
+    # "old" (five users on 03-13) is out; "mix" counts only u6's one rating inside the window and
+    # ties with "t3" on one user and one interaction: the smaller id first.
+    assert segment_rows(popular, "trending", "last_7_days") == [
+        (1, "t2", 2, 3, 3.666667),
+        (2, "t1", 2, 2, 3.5),
+        (3, "mix", 1, 1, 5.0),
+        (4, "t3", 1, 1, 1.0),
+    ]
+    assert [r[1] for r in segment_rows(popular, "overall", "all")] == ["old", "mix", "t2", "t1"]
+
+
+def test_the_trending_window_length_is_a_parameter(cold_start):
+    activity, users = cold_start
+    popular = rows_of(
+        analytics.popular_items(activity, users, k=2, trending_days=1), "segment_type", "segment", "rank"
+    )
+
+    # 03-20 alone: u3's late rating of "t2"; then padding from the overall ranking.
+    assert segment_rows(popular, "trending", "last_1_days") == [
+        (1, "t2", 1, 1, 5.0),
+        (2, "old", 0, 0, None),
+    ]
+    assert not segment_rows(popular, "trending", "last_7_days")
+
+
+def test_a_small_segment_is_padded_with_the_overall_ranking_in_order(cold_start):
+    activity, users = cold_start
+    popular = rows_of(analytics.popular_items(activity, users, k=5), "segment_type", "segment", "rank")
+
+    # Overall: old 5 users, mix 4, t2 2 (3 interactions), t1 2 (2), t3 1.
+    assert segment_rows(popular, "gender", "M") == [
+        (1, "mix", 1, 1, 5.0),  # u6's own item
+        (2, "old", 0, 0, None),  # then the overall items it lacks, in overall order
+        (3, "t2", 0, 0, None),
+        (4, "t1", 0, 0, None),
+        (5, "t3", 0, 0, None),
+    ]
+    # Trending has four items of its own, then the overall best it lacks.
+    assert segment_rows(popular, "trending", "last_7_days")[4:] == [(5, "old", 0, 0, None)]
+
+
+@pytest.mark.parametrize("k", [3, 7, 9])
+def test_every_segment_lists_k_distinct_items_when_the_catalogue_has_them(cold_start, k):
+    activity, users = cold_start
+    popular = rows_of(analytics.popular_items(activity, users, k=k), "segment_type", "segment", "rank")
+
+    by_segment: dict[tuple[str, str], list[dict]] = {}
+    for r in popular:
+        by_segment.setdefault((r["segment_type"], r["segment"]), []).append(r)
+    assert set(by_segment) == {
+        ("overall", "all"), ("trending", "last_7_days"), ("gender", "F"), ("gender", "M"),
+        ("age_group", "25-34"), ("occupation", "writer"),
+        ("category", "Drama"), ("category", "Comedy"), ("category", "(none)"),
+    }  # fmt: skip
+    catalogue = 7
+    for segment, rows in by_segment.items():
+        items = [r["item_id"] for r in rows]
+        assert [r["rank"] for r in rows] == list(range(1, min(k, catalogue) + 1)), segment
+        assert len(set(items)) == len(items), segment
+    # Past the five interacted items, the overall list goes on with the untouched ones by id.
+    overall = [(r["item_id"], r["n_users"]) for r in by_segment[("overall", "all")]]
+    assert overall == [("old", 5), ("mix", 4), ("t2", 2), ("t1", 2), ("t3", 1), ("aa", 0), ("zz", 0)][:k]
+
+
 def test_rating_distribution_counts_each_star(ratings):
     activity, _, _ = ratings
     got = [(r["label"], r["n"]) for r in rows_of(analytics.value_distribution(activity), "position")]

@@ -86,8 +86,13 @@ def test_metrics_for_the_model_and_both_baselines_and_als_beats_them(pipeline):
                                     "coverage", "long_tail_share")}  # fmt: skip
     rating = {"rmse", "mse", "mae"}
     # The first run of a dataset has no champion to be compared with.
-    assert set(metrics) == {"als", "popularity", "bias"}
+    assert set(metrics) == {"als", "popularity", "bias", "content", "hybrid"}
     assert set(metrics["als"]) == ranking | rating
+    assert (
+        set(metrics["hybrid"])
+        == set(metrics["content"])
+        == ranking - {f"coverage@{k}", f"long_tail_share@{k}"}
+    )
     assert set(metrics["popularity"]) == ranking
     assert set(metrics["bias"]) == rating
     for model in ("als", "popularity"):
@@ -206,20 +211,71 @@ def test_recommend_again_gives_identical_rows(spark, pipeline):
 
 def test_every_recommendation_says_why(pipeline, ratings):
     _, _, recs = pipeline
-    raters = defaultdict(set)
+    titles = dict(
+        (line.split("|")[0], line.split("|")[1])
+        for line in (pipeline[0].sample_dir / "u.item").read_text(encoding="latin-1").splitlines()
+    )
+    rated = defaultdict(set)
     for user, item, _, _ in ratings:
-        raters[item].add(user)
+        rated[user].add(item)
     kinds = defaultdict(int)
     for r in recs:
-        assert r["source"] == "als"
-        popular = re.fullmatch(r"popular: ([\d,]+) people rated it", r["reason"])
-        if popular:
-            assert int(popular[1].replace(",", "")) == len(raters[r["item_id"]]), r
-            kinds["popular"] += 1
+        assert r["source"] in ("als", "hybrid", "content"), r  # every sample user has a history
+        because = re.fullmatch(r"because you rated (.+)", r["reason"])
+        if because:
+            # The reason names one of the user's own items, by its title.
+            assert because[1] in {titles[item] for item in rated[r["user_id"]]}, r
+            kinds["because"] += 1
         else:
-            assert r["reason"] == "people with tastes like yours rated it", r
-            kinds["taste"] += 1
-    assert kinds["taste"] > 0  # the model, not popularity alone, picks items on this sample
+            assert r["reason"] in ("people with tastes like yours rated it", "like what you rated"), r
+    assert kinds["because"] > len(recs) / 2
+
+
+def test_users_are_served_by_tier_with_tuned_weights(pipeline, ratings):
+    settings, facts, recs = pipeline
+    rated = defaultdict(set)
+    for user, item, _, _ in ratings:
+        rated[user].add(item)
+    for r in recs:
+        n = len(rated[r["user_id"]])
+        expected = (
+            "cold"
+            if n <= settings.cold_max_interactions
+            else "heavy"
+            if n >= settings.heavy_min_interactions
+            else "warm"
+        )
+        assert r["user_tier"] == expected, r
+    weights = facts["train"]["chosen"]["hybrid_weights"]
+    assert set(weights) == {"cold", "warm", "heavy"} and all(0 <= w <= 1 for w in weights.values())
+    grid = facts["train"]["tuning"]["hybrid"]["trials"]
+    assert {t["weight"] for t in grid} >= {0.0, 1.0}
+    assert sum(facts["recommend"]["tiers"].values()) == len(rated)
+    assert sum(facts["recommend"]["sources"].values()) == len(recs)
+
+
+def test_every_tier_is_evaluated_for_every_model(pipeline):
+    settings, facts, _ = pipeline
+    k = settings.top_k
+    tiers = facts["evaluate"]["tier_metrics"]
+    # The simulated cold users (cold_user_fraction of them) make a cold tier on this sample too.
+    assert tiers["cold"]["als"]["n_users"] > 0
+    for tier, models in tiers.items():
+        for model in ("als", "content", "hybrid", "popularity"):
+            if models:
+                assert 0 <= models[model][f"recall@{k}"] <= 1, (tier, model)
+                assert models[model]["n_users"] == models["als"]["n_users"], (tier, model)
+
+
+def test_rules_are_logged_and_similar_items_cover_the_catalogue(pipeline):
+    settings, facts, recs = pipeline
+    rules = {r["rule"]: r for r in facts["recommend"]["rules"]}
+    assert list(rules) == ["seen", "blocklist", "availability", "diversity"]
+    assert rules["seen"]["enabled"] and rules["seen"]["items_removed"] > 0
+    assert not rules["diversity"]["enabled"] and rules["diversity"]["items_removed"] == 0
+    similar = pq.read_table(settings.lake_path("recs", "similar_items", DS)).to_pylist()
+    assert facts["recommend"]["similar_items"] == len(similar) > 0
+    assert all(s["item_id"] != s["similar_item_id"] and -1 <= s["score"] <= 1 for s in similar)
 
 
 def test_analytics_reconcile_with_the_ratings(pipeline, ratings):

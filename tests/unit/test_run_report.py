@@ -25,7 +25,15 @@ DS = "2026-11-20"
 EARLIER = "2026-11-19"
 DAYS = [datetime.date(2026, 11, 9) + datetime.timedelta(days=d) for d in range(12)]
 TRICKY_TITLE = 'Amélie & <Co> "Le Film" 🎬'
-CHARTS = {"feedback", "long_tail", "activity_heatmap", "daily_activity", "funnel", "metric_history"}
+CHARTS = {
+    "feedback",
+    "long_tail",
+    "activity_heatmap",
+    "daily_activity",
+    "funnel",
+    "metric_history",
+    "tier_quality",
+}
 # Item i of N_ITEMS has 1000 // i interactions: a long tail whose head is easy to reckon by hand.
 N_ITEMS = 50
 
@@ -206,19 +214,9 @@ def build_lake(settings: Settings) -> None:
         pa.schema([("item_id", pa.string()), ("title", pa.string()), ("genres", pa.string())]),
     )
     write_facts_file(settings.lake_path("facts", "clean", DS), clean_facts())
-    write_facts_file(
-        settings.lake_path("facts", "train", DS),
-        {
-            "model_version": settings.model_version(DS),
-            "chosen": {"rank": 64, "reg_param": 0.3, "alpha": 2.0, "blend": 0.4},
-            "counts": {"n_interactions": 2800, "n_users": 60, "n_items": N_ITEMS},
-            "rating_scale": [1.0, 5.0] if rated else None,
-        },
-    )
-    write_facts_file(
-        settings.lake_path("facts", "evaluate", DS),
-        {"k": 10, "metrics": run_metrics(rated)[DS], "decision": decision(DS)},
-    )
+    write_facts_file(settings.lake_path("facts", "train", DS), train_facts(settings))
+    write_facts_file(settings.lake_path("facts", "evaluate", DS), evaluate_facts(rated))
+    write_facts_file(settings.lake_path("facts", "recommend", DS), recommend_facts(settings))
     write_facts_file(
         settings.lake_path("facts", "analytics", DS),
         {"rows": {}, "first_day": DAYS[0].isoformat(), "last_day": DAYS[-1].isoformat()},
@@ -234,6 +232,83 @@ def build_lake(settings: Settings) -> None:
             ]
         },
     )  # fmt: skip
+
+
+# The hybrid's content weight per tier, as tuned on validation (each one a point of the grid).
+HYBRID_WEIGHTS = {"cold": 0.7, "warm": 0.3, "heavy": 0.0}
+# tier -> weight -> validation ndcg@10 of the hybrid
+HYBRID_GRID = {
+    "cold": {0.0: 0.05, 0.3: 0.09, 0.7: 0.13},
+    "warm": {0.0: 0.20, 0.3: 0.23, 0.7: 0.18},
+    "heavy": {0.0: 0.34, 0.3: 0.33, 0.7: 0.25},
+}
+# tier -> model -> (ndcg@10, recall@10); n_users per tier. Best by ndcg: hybrid, als, als.
+TIER_NDCG_RECALL = {
+    "cold": {"als": (0.05, 0.06), "content": (0.09, 0.11), "hybrid": (0.12, 0.14), "popularity": (0.08, 0.10)},
+    "warm": {"als": (0.21, 0.25), "content": (0.10, 0.12), "hybrid": (0.20, 0.24), "popularity": (0.12, 0.15)},
+    "heavy": {"als": (0.36, 0.31), "content": (0.08, 0.07), "hybrid": (0.35, 0.30), "popularity": (0.15, 0.12)},
+}  # fmt: skip
+TIER_USERS = {"cold": 40, "warm": 120, "heavy": 60}
+RULES = [
+    {"rule": "exclude_seen", "enabled": True, "setting": None, "items_removed": 5400, "users_affected": 600},
+    {"rule": "exclude_categories", "enabled": True, "setting": ["<Adult>", "Horror & Gore"],
+     "items_removed": 120, "users_affected": 45},
+    {"rule": "max_per_category", "enabled": False, "setting": 3, "items_removed": 0, "users_affected": 0},
+    {"rule": "min_score", "enabled": True, "setting": 0.25, "items_removed": 1234567, "users_affected": 7},
+]  # fmt: skip
+SERVED_TIERS = {"new": 25, "cold": 40, "warm": 120, "heavy": 15}  # 200 users
+SOURCES = {"als": 900, "content": 100, "hybrid": 600, "popular": 250, "segment_popular": 150}  # 2,000 rows
+
+
+def train_facts(settings: Settings) -> dict:
+    return {
+        "model_version": settings.model_version(DS),
+        "chosen": {"rank": 64, "reg_param": 0.3, "alpha": 2.0, "blend": 0.4, "hybrid_weights": HYBRID_WEIGHTS},
+        "tuning": {
+            "hybrid": [
+                {"tier": tier, "weight": weight, "ndcg@10": ndcg, "recall@10": ndcg + 0.02,
+                 "n_users": TIER_USERS[tier] // 2}
+                for tier, grid in HYBRID_GRID.items()
+                for weight, ndcg in grid.items()
+            ]
+        },
+        "counts": {"n_interactions": 2800, "n_users": 60, "n_items": N_ITEMS},
+        "rating_scale": [1.0, 5.0] if settings.source == "movielens" else None,
+    }  # fmt: skip
+
+
+def tier_metrics() -> dict:
+    """Every metric of the evaluate step per tier and model, derived from ndcg and recall."""
+    return {
+        tier: {
+            model: {"ndcg@10": ndcg, "recall@10": recall, "precision@10": recall / 2, "map@10": ndcg * 0.8,
+                    "mrr@10": ndcg * 0.9, "hit_rate@10": min(1.0, recall * 3), "f1@10": recall * 0.6,
+                    "n_users": float(TIER_USERS[tier])}
+            for model, (ndcg, recall) in models.items()
+        }
+        for tier, models in TIER_NDCG_RECALL.items()
+    }  # fmt: skip
+
+
+def evaluate_facts(rated: bool) -> dict:
+    return {
+        "k": 10,
+        "metrics": run_metrics(rated)[DS],
+        "decision": decision(DS),
+        "tier_metrics": tier_metrics(),
+    }
+
+
+def recommend_facts(settings: Settings) -> dict:
+    return {
+        "rows": 2000,
+        "users": 200,
+        "users_short_of_k": 0,
+        "model_version": settings.model_version(DS),
+        "rules": RULES,
+        "tiers": SERVED_TIERS,
+        "sources": SOURCES,
+    }
 
 
 def clean_facts() -> dict:
@@ -261,6 +336,8 @@ def run_metrics(rated: bool) -> dict[str, dict[str, dict[str, float]]]:
     }
     second = {
         "als": {"ndcg@10": 0.34, "precision@10": 0.24, "coverage@10": 0.65},
+        "content": {"ndcg@10": 0.15, "precision@10": 0.11, "coverage@10": 0.8},
+        "hybrid": {"ndcg@10": 0.33, "precision@10": 0.23, "coverage@10": 0.7},
         "champion": {"ndcg@10": 0.30, "precision@10": 0.21, "coverage@10": 0.6},
         "popularity": {"ndcg@10": 0.19, "precision@10": 0.13, "coverage@10": 0.1},
     }
@@ -293,7 +370,10 @@ def build_warehouse(settings: Settings, run_dates: tuple[str, ...] = (EARLIER, D
                     for label, value in values.items():
                         metric, _, k = label.partition("@")
                         conn.execute(
-                            sa.text("INSERT INTO model_metrics VALUES (:d, :r, :v, :m, :metric, :k, :value)"),
+                            sa.text(
+                                "INSERT INTO model_metrics (dataset, run_date, model_version, model, metric, k, value)"
+                                " VALUES (:d, :r, :v, :m, :metric, :k, :value)"
+                            ),
                             {"d": settings.dataset_name, "r": run_date, "v": version, "m": model,
                              "metric": metric, "k": int(k or 0), "value": value},
                         )  # fmt: skip
@@ -379,6 +459,52 @@ class Page(HTMLParser):
     @property
     def all_text(self) -> str:
         return " ".join(" ".join(self.text).split())
+
+
+class Tables(HTMLParser):
+    """The tables of one <section id=...> of the page: per table, its rows as (class of the
+    row, [text of each cell]), and the class of each cell."""
+
+    def __init__(self, html: str, section: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.section = section
+        self.tables: list[list[tuple[str, list[str]]]] = []
+        self.cell_classes: list[list[list[str]]] = []
+        self.found = False
+        self._inside = 0  # section depth, 0 outside
+        self._cell: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            if self._inside:
+                self._inside += 1
+            elif attrs.get("id") == self.section:
+                self.found, self._inside = True, 1
+        if not self._inside:
+            return
+        if tag == "table":
+            self.tables.append([])
+            self.cell_classes.append([])
+        elif tag == "tr":
+            self.tables[-1].append((attrs.get("class") or "", []))
+            self.cell_classes[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+            self.cell_classes[-1][-1].append(attrs.get("class") or "")
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self._inside:
+            self._inside -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1][1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
 
 
 @pytest.fixture
@@ -469,10 +595,11 @@ def test_metric_history_shows_every_run_date(make_run):
         assert f"{run_date} als-{run_date.replace('-', '')}-test" in page.all_text  # the runs table
     for label in ("ndcg@10", "precision@10", "rmse"):
         assert label in history
-    for model in ("als", "champion", "popularity", "bias"):
+    for model in ("als", "content", "hybrid", "champion", "popularity", "bias"):
         assert model in history  # legend
-    # The current run's table: the gate's metric first and marked.
-    assert re.search(r"ndcg@10 \(gate\) 0\.3400 0\.3000 0\.1900", page.all_text)
+    # The current run's table: the gate's metric first and marked; models als, content, hybrid,
+    # champion, popularity.
+    assert re.search(r"ndcg@10 \(gate\) 0\.3400 0\.1500 0\.3300 0\.3000 0\.1900", page.all_text)
     assert "first run" not in history
 
 
@@ -510,10 +637,12 @@ def test_steps_that_did_not_run_are_named_not_fatal(make_run):
     assert "Steps without facts" in text
     for task in ("evaluate_models", "train_als", "clean_interactions", "validate_raw_data"):
         assert task in text
+    assert "generate_recommendations" not in text  # its facts are there
     assert "no gate decision" in text
     assert "No row accounting" in text
     assert "no metrics in the warehouse" in page.chart_text("metric_history")
-    assert set(page.charts) == CHARTS
+    assert set(page.charts) == CHARTS - {"tier_quality"}  # no evaluation, no tier metrics
+    assert "Quality by user tier" not in text
     assert not settings.sqlite_path.exists()  # reading the history created no empty warehouse
 
 
@@ -534,3 +663,123 @@ def test_the_same_inputs_give_the_same_bytes(make_run):
 
     assert first == second
     assert b"<svg" in first and b"<?xml" not in first
+
+
+# --- model comparison per tier, business rules, who got what ---------------------------------------
+
+
+def test_quality_by_user_tier_marks_the_best_model_and_the_tuned_weight(make_run):
+    html = write_run_report(make_run(), DS).read_text(encoding="utf-8")
+    tables = Tables(html, "tiers")
+
+    assert tables.found
+    table, grid = tables.tables
+    header = table[0][1]
+    # The metrics at k in the house order (ndcg first, as in the run's metrics table), then users.
+    assert header == ["tier", "model", "ndcg@10", "precision@10", "recall@10", "map@10", "mrr@10",
+                      "hit_rate@10", "f1@10", "users"]  # fmt: skip
+    rows = table[1:]
+    assert len(rows) == 3 * 4  # tier x model
+    # The tier cell spans its four rows and carries the hybrid's tuned content weight.
+    assert rows[0][1][0] == "cold hybrid content weight 0.70"
+    assert rows[4][1][0] == "warm hybrid content weight 0.30"
+    assert rows[8][1][0] == "heavy hybrid content weight 0.00"
+    models = [cells[-9] for _, cells in rows]  # model, 7 metrics, users
+    assert models == ["als", "content", "hybrid (best)", "popularity",
+                      "als (best)", "content", "hybrid", "popularity",
+                      "als (best)", "content", "hybrid", "popularity"]  # fmt: skip
+    assert [cls for cls, _ in rows].count("primary") == 3
+    assert rows[2][0] == "primary" and rows[4][0] == "primary" and rows[8][0] == "primary"
+    # cold hybrid: ndcg 0.12, precision 0.07, recall 0.14, map 0.096, mrr 0.108, hit 0.42, f1 0.084
+    assert rows[2][1][-8:] == ["0.1200", "0.0700", "0.1400", "0.0960", "0.1080", "0.4200", "0.0840", "40"]
+    assert rows[4][1][-1] == "120" and rows[8][1][-1] == "60"
+
+    # The validation grid: one row per tier, the chosen weight marked.
+    assert grid[0][1] == ["tier", "users", "0.00", "0.30", "0.70"]
+    assert [cells for _, cells in grid[1:]] == [
+        ["cold", "20", "0.0500", "0.0900", "0.1300 ✓"],
+        ["warm", "60", "0.2000", "0.2300 ✓", "0.1800"],
+        ["heavy", "30", "0.3400 ✓", "0.3300", "0.2500"],
+    ]
+    chosen = [[c == "num chosen" for c in row] for row in tables.cell_classes[1][1:]]
+    assert chosen == [[False, False, False, False, True], [False, False, False, True, False],
+                      [False, False, True, False, False]]  # fmt: skip
+    # The generic chosen-settings table keeps scalars; the weights dict is not dumped there.
+    assert "{&#39;cold&#39;" not in html and "hybrid_weights" not in html
+
+
+def test_the_tier_chart_draws_recall_and_ndcg_per_tier_and_model(make_run):
+    page = Page(write_run_report(make_run(), DS).read_text(encoding="utf-8"))
+
+    chart = page.charts["tier_quality"]
+    assert chart["shapes"] > 3 * 4 * 2  # a bar per tier, model and metric, and the axes
+    text = page.chart_text("tier_quality")
+    for word in ("recall@10", "ndcg@10", "cold", "warm", "heavy", "120 users", "als", "content", "hybrid",
+                 "popularity"):  # fmt: skip
+        assert word in text
+    # Bar labels: cold hybrid's recall and heavy als's ndcg.
+    assert "0.140" in text and "0.360" in text
+
+
+def test_business_rules_and_who_got_what(make_run):
+    html = write_run_report(make_run("ecommerce"), DS).read_text(encoding="utf-8")
+
+    (rules,) = Tables(html, "rules").tables
+    assert rules[0][1] == ["rule", "enabled", "setting", "items removed", "users affected"]
+    assert rules[1:] == [
+        ("", ["exclude_seen", "yes", "–", "5,400", "600"]),
+        ("", ["exclude_categories", "yes", "<Adult>, Horror & Gore", "120", "45"]),
+        ("off", ["max_per_category", "no", "3", "0", "0"]),
+        ("", ["min_score", "yes", "0.25", "1,234,567", "7"]),
+    ]
+    assert "&lt;Adult&gt;, Horror &amp; Gore" in html and "<Adult>" not in html
+
+    tiers, sources = Tables(html, "served").tables
+    # Tiers in their natural order, not the facts' alphabetical one.
+    assert [cells for _, cells in tiers[1:]] == [
+        ["new", "25", "12.5%"], ["cold", "40", "20.0%"], ["warm", "120", "60.0%"], ["heavy", "15", "7.5%"],
+    ]  # fmt: skip
+    assert [cells for _, cells in sources[1:]] == [
+        ["als", "900", "45.0%"], ["content", "100", "5.0%"], ["hybrid", "600", "30.0%"],
+        ["popular", "250", "12.5%"], ["segment_popular", "150", "7.5%"],
+    ]  # fmt: skip
+
+
+def test_runs_without_the_new_facts_leave_the_sections_out(make_run):
+    settings = make_run()
+    # A run from before tiers, hybrid and rules: the facts as those steps wrote them then.
+    old_train = train_facts(settings)
+    del old_train["tuning"]
+    del old_train["chosen"]["hybrid_weights"]
+    write_facts_file(settings.lake_path("facts", "train", DS), old_train)
+    write_facts_file(
+        settings.lake_path("facts", "evaluate", DS),
+        {"k": 10, "metrics": run_metrics(True)[DS], "decision": decision(DS)},
+    )
+    write_facts_file(
+        settings.lake_path("facts", "recommend", DS),
+        {"rows": 2000, "users": 200, "users_short_of_k": 0, "model_version": settings.model_version(DS)},
+    )
+
+    html = write_run_report(settings, DS).read_text(encoding="utf-8")
+    page = Page(html)
+
+    assert set(page.charts) == CHARTS - {"tier_quality"}
+    for section in ("tiers", "rules", "served"):
+        assert not Tables(html, section).found, section
+    for heading in ("Quality by user tier", "Business rules", "Who got what", "Hybrid weight tuning"):
+        assert heading not in page.all_text
+    assert "Chosen settings" in page.all_text and "reg_param" in page.all_text
+    assert "generate_recommendations" not in page.all_text  # it ran: only its facts are older
+
+
+def test_a_run_without_recommendations_names_the_step(make_run):
+    settings = make_run(warehouse=())
+    shutil.rmtree(settings.lake_path("facts", "recommend", DS))
+
+    html = write_run_report(settings, DS).read_text(encoding="utf-8")
+    page = Page(html)
+
+    assert "generate_recommendations" in page.all_text
+    assert not Tables(html, "rules").found and not Tables(html, "served").found
+    assert Tables(html, "tiers").found  # the evaluation's tiers do not need the recommendations

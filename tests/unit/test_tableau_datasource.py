@@ -27,6 +27,11 @@ REQUIRED_VIEWS = {
     "v_popular_items",
     "v_model_performance",
     "v_data_quality",
+    "v_model_tier_performance",
+    "v_recommendation_rules",
+    "v_recommendation_mix",
+    "v_similar_items",
+    "v_blocklist",
 }
 
 # SQL type -> the Tableau datatype it reads as. BOOLEAN is MySQL's TINYINT(1).
@@ -92,6 +97,8 @@ def schema_from_migrations(directory: Path = MYSQL_DDL) -> tuple[dict, dict]:
                     tables[match[1]][column[1]] = family_of(column[2])
             elif match := re.match(r"ALTER TABLE (\w+)\s+(.*)", statement, re.S):
                 for part in split_top_level(match[2]):
+                    if re.fullmatch(r"DROP PRIMARY KEY|ADD PRIMARY KEY\s*\(.*\)", part, re.S):
+                        continue  # a new key (008) changes no column
                     column = re.fullmatch(r"ADD COLUMN `?(\w+)`?\s+(\w+).*", part, re.S)
                     assert column, f"{path.name}: teach this test the ALTER clause {part!r}"
                     tables[match[1]][column[1]] = family_of(column[2])
@@ -143,7 +150,9 @@ def _expression_type(view: str, expression: str, column_type) -> str:
         kinds = {column_type(r) for r in results}
         if results and len(kinds) == 1 and None not in kinds:  # CASE WHEN ... THEN t.c END
             return kinds.pop()
-    if text.upper().startswith(("DAYOFWEEK(", "ROW_NUMBER(")):
+        if results and all(re.fullmatch(r"-?\d+", r) for r in results):  # CASE ... THEN 1 ... END
+            return "integer"
+    if text.upper().startswith(("DAYOFWEEK(", "ROW_NUMBER(", "COUNT(")):
         return "integer"
     if text.upper().startswith(("DATE_FORMAT(", "CONCAT(", "ELT(")):
         return "string"
@@ -322,6 +331,17 @@ def test_migrations_define_the_views_with_their_types(views):
     assert views["v_model_performance"]["metric_label"] == "string"
     assert views["v_activity_by_hour"]["weekday_number"] == "integer"
     assert views["v_user_profiles"]["first_seen"] == "datetime"
+    assert views["v_user_recommendations"]["user_tier"] == "string"  # from the 007 ALTER
+    assert views["v_model_performance"]["user_tier"] == "string"  # from the 008 ALTER
+    assert views["v_model_tier_performance"]["tier_order"] == "integer"
+    assert views["v_recommendation_mix"]["n_users"] == "integer"  # COUNT(DISTINCT ...)
+    assert views["v_recommendation_mix"]["share_of_recommendations"] == "real"
+    assert views["v_recommendation_rules"]["enabled"] == "integer"  # BOOLEAN
+    assert views["v_blocklist"]["added_at"] == "datetime"
+    assert views["v_similar_items"]["similar_title"] == "string"
+    # The views only ever gain columns: 006's columns come first, in their order.
+    assert list(views["v_user_recommendations"])[-2:] == ["run_date", "user_tier"]
+    assert list(views["v_model_performance"])[-2:] == ["run_status", "user_tier"]
 
 
 def test_the_datasource_is_a_live_mysql_connection_as_bi_reader(tds):

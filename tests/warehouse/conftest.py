@@ -26,8 +26,15 @@ TABLES = [
     "data_reconciliation",
     "quarantine_summary",
     "model_registry",
+    "similar_items",
+    "recommendation_rules",
+    "recommendation_blocklist",
     *ANALYTICS,
 ]
+# A user's tier and where the user's list comes from (spark_jobs/recommend.py picks the source
+# by tier); the bundles give user u<n> the tier TIERS[n % 4].
+TIERS = ("new", "cold", "warm", "heavy")
+TIER_SOURCES = {"new": "popular", "cold": "content", "warm": "hybrid", "heavy": "als"}
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +54,11 @@ def make_bundle() -> Callable[..., PublishBundle]:
     return build_bundle
 
 
+@pytest.fixture(name="metric_rows")
+def metric_rows_fixture() -> Callable[[PublishBundle], int]:
+    return metric_rows
+
+
 def build_bundle(
     dataset: str = "A",
     run_date: datetime.date = datetime.date(2024, 5, 1),
@@ -61,19 +73,22 @@ def build_bundle(
     """A deterministic bundle with n_users * k recommendations.
 
     The registry row says the gate promoted the run (or rejected it, with ``promote=False``)
-    after comparing its ndcg@10 with ``champion`` = (model_version, ndcg@10), or with none."""
+    after comparing its ndcg@10 with ``champion`` = (model_version, ndcg@10), or with none.
+    User u<n> is in tier TIERS[n % 4]; similar_items, rule_log and tier_metrics vary with ``seed``."""
     rng = random.Random(seed)
     n_items = 200
+    tiers = [TIERS[user % len(TIERS)] for user in range(n_users) for _ in range(k)]
     recommendations = pa.table(
         {
             "user_id": [f"u{user}" for user in range(n_users) for _ in range(k)],
             "item_id": [f"i{rng.randrange(n_items)}" for _ in range(n_users * k)],
             "rank": pa.array([rank for _ in range(n_users) for rank in range(1, k + 1)], pa.int32()),
             "score": [rng.uniform(0, 5) for _ in range(n_users * k)],
-            "source": ["als"] * (n_users * k),
+            "source": [TIER_SOURCES[tier] for tier in tiers],
             "reason": [
                 f"people with tastes like yours rated it ({dataset}) — «é» 🎬" for _ in range(n_users * k)
             ],
+            "user_tier": tiers,
         }
     )
     items = pa.table(
@@ -178,6 +193,56 @@ def build_bundle(
         promote=promote,
         registry=registry,
         analytics=build_analytics(run_date, n_users, n_items, days, seed),
+        similar_items=build_similar_items(n_items, seed),
+        rule_log=build_rule_log(seed),
+        tier_metrics=build_tier_metrics(seed),
+    )
+
+
+def build_similar_items(n_items: int, seed: int, per_item: int = 5, items: int = 40) -> pa.Table:
+    """The first ``items`` items' top ``per_item`` similar items, as spark_jobs/recommend.py writes them
+    (item ids as strings, rank an int, score a double)."""
+    rng = random.Random(seed + 2)
+    return pa.table(
+        {
+            "item_id": [f"i{item}" for item in range(items) for _ in range(per_item)],
+            "rank": pa.array([rank for _ in range(items) for rank in range(1, per_item + 1)], pa.int32()),
+            "similar_item_id": [f"i{rng.randrange(n_items)}" for _ in range(items * per_item)],
+            "score": [round(rng.uniform(0.2, 1.0), 6) for _ in range(items * per_item)],
+        }
+    )
+
+
+def build_rule_log(seed: int) -> list[dict]:
+    """The recommend facts' "rules": what each business rule removed."""
+    return [
+        {"rule": "seen", "enabled": True, "setting": "items seen in the last 30 days",
+         "items_removed": 1200 + seed, "users_affected": 48},
+        {"rule": "blocklist", "enabled": True, "setting": None, "items_removed": 3 + seed, "users_affected": 3},
+        {"rule": "availability", "enabled": False, "setting": None, "items_removed": 0, "users_affected": 0},
+        {"rule": "diversity", "enabled": True, "setting": "max 4 per category — «é»",
+         "items_removed": 77, "users_affected": 20 + seed},
+    ]  # fmt: skip
+
+
+def build_tier_metrics(seed: int) -> dict:
+    """The evaluate facts' "tier_metrics": cold and warm filled, heavy empty (a tier may be)."""
+    return {
+        "cold": {
+            "content": {"ndcg@10": 0.08 + seed / 1000, "recall@10": 0.05, "n_users": 12.0},
+            "popularity": {"ndcg@10": 0.04, "recall@10": 0.03, "n_users": 12.0},
+        },
+        "warm": {"als": {"ndcg@10": 0.23, "recall@10": 0.2, "n_users": 30.0}},
+        "heavy": {},
+    }
+
+
+def metric_rows(bundle: PublishBundle) -> int:
+    """How many model_metrics rows a bundle's metrics and tier metrics make."""
+    return sum(
+        len(values)
+        for models in (bundle.metrics, *bundle.tier_metrics.values())
+        for values in models.values()
     )
 
 

@@ -30,7 +30,8 @@ SEEN = datetime.datetime(2024, 5, 1, 20, 15)
 # DAY) so that the views' joins find each other.
 ROWS: dict[str, dict[str, object]] = {
     "recommendations": dict(dataset="A", user_id="u1", item_id="i1", rank=1, score=0.9,
-                            model_version="als-1", run_date=DAY, source="als", reason="liked by people like you"),
+                            model_version="als-1", run_date=DAY, source="als", reason="liked by people like you",
+                            user_tier="heavy"),
     "items": dict(dataset="A", item_id="i1", title="Film «é»", genres="Comedy|Drama", category="drama"),
     "model_runs": dict(run_id="A/2024-05-01", dataset="A", run_date=DAY, dag_run_id="manual__1",
                        model_version="als-1", status="published", params="{}", metrics="{}",
@@ -68,6 +69,12 @@ ROWS: dict[str, dict[str, object]] = {
                             run_date=DAY),
     "watch_time_hourly": dict(dataset="A", activity_date=DAY, item_id="i1", hour=20, watch_seconds=7200,
                               viewers=1, run_date=DAY),
+    "similar_items": dict(dataset="A", item_id="i1", rank=1, similar_item_id="i1", score=0.75,
+                          model_version="als-1", run_date=DAY),
+    "recommendation_rules": dict(dataset="A", run_date=DAY, model_version="als-1", rule="diversity", enabled=True,
+                                 setting="max 4 per category", items_removed=6, users_affected=4),
+    "recommendation_blocklist": dict(dataset="A", item_id="i1", user_id="", reason="licence expired",
+                                     added_by="ops", added_at=SEEN),
 }  # fmt: skip
 ACCESS_DENIED = 1142  # "<command> command denied to user ... for table ..."
 DB_ACCESS_DENIED = 1044  # "Access denied for user ... to database ..."
@@ -172,7 +179,7 @@ def test_the_reader_selects_every_view_and_sees_the_rows(warehouse, new_account)
     user = new_account()
     granted = grant_bi_reader(warehouse, "s3cret-pw", user)
     assert granted == migration_views()
-    assert len(granted) == 11
+    assert len(granted) == 16
     reader = login(warehouse, user, "s3cret-pw")
     with reader.connect() as conn:
         for view in granted:
@@ -192,6 +199,24 @@ def test_the_reader_selects_every_view_and_sees_the_rows(warehouse, new_account)
         assert (quality.outcome, float(quality.unexpected_share)) == ("failed", 0.25)
         watch = conn.execute(sa.text("SELECT channel_name, viewers FROM v_watch_time_hourly")).one()
         assert tuple(watch) == ("Film «é»", 1)
+        tiers = conn.execute(
+            sa.text("SELECT user_tier, metric_label, decision FROM v_model_tier_performance")
+        )
+        assert tuple(tiers.one()) == ("all", "ndcg@10", "promoted")
+        rules = conn.execute(
+            sa.text("SELECT rule, enabled, items_removed_per_user, run_status FROM v_recommendation_rules")
+        ).one()
+        assert tuple(rules) == ("diversity", 1, 1.5, "published")
+        blocked = conn.execute(sa.text("SELECT title, applies_to, reason FROM v_blocklist")).one()
+        assert tuple(blocked) == ("Film «é»", "all users", "licence expired")
+        similar = conn.execute(
+            sa.text("SELECT title, similar_title, similarity_rank FROM v_similar_items")
+        ).one()
+        assert tuple(similar) == ("Film «é»", "Film «é»", 1)
+        mix = conn.execute(
+            sa.text("SELECT user_tier, source, n_users, n_recommendations FROM v_recommendation_mix")
+        ).one()
+        assert tuple(mix) == ("heavy", "als", 1, 1)
     reader.dispose()
 
 
@@ -199,9 +224,10 @@ def test_the_reader_cannot_select_any_table(warehouse, new_account):
     user = new_account()
     grant_bi_reader(warehouse, "s3cret-pw", user)
     tables = base_tables(warehouse)
-    assert {"recommendations", "items", "model_runs", "users", "schema_migrations", "similar_items"} <= set(
-        tables
-    )
+    assert {
+        "recommendations", "items", "model_runs", "users", "schema_migrations", "similar_items",
+        "recommendation_rules", "recommendation_blocklist",
+    } <= set(tables)  # fmt: skip
     assert set(ROWS) <= set(tables)
     reader = login(warehouse, user, "s3cret-pw")
     for table in tables:

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import datetime
+import shutil
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 
 from recflow.warehouse.engine import dialect_dir, make_engine
-from recflow.warehouse.migrate import migrate, split_statements
+from recflow.warehouse.migrate import migrate, migration_files, split_statements
+from recflow.warehouse.publish import publish
 
 EXPECTED_COLUMNS = {
     "schema_migrations": ["version", "applied_at"],
     "recommendations": [
         "dataset", "user_id", "item_id", "rank", "score", "model_version", "run_date", "source", "reason",
+        "user_tier",
     ],
     "items": ["dataset", "item_id", "title", "genres", "category", "brand", "price"],
     "model_runs": [
@@ -30,7 +35,7 @@ EXPECTED_COLUMNS = {
         "n_items",
         "n_recommendations",
     ],
-    "model_metrics": ["dataset", "run_date", "model_version", "model", "metric", "k", "value"],
+    "model_metrics": ["dataset", "run_date", "model_version", "model", "metric", "k", "value", "user_tier"],
     "data_quality_results": [
         "dataset",
         "run_date",
@@ -107,6 +112,10 @@ EXPECTED_COLUMNS = {
     "daily_funnel": ["dataset", "activity_date", "step", "step_name", "n_events", "n_users", "run_date"],
     "hourly_activity": ["dataset", "activity_date", "hour", "n_interactions", "active_users", "run_date"],
     "watch_time_hourly": ["dataset", "activity_date", "item_id", "hour", "watch_seconds", "viewers", "run_date"],
+    "recommendation_blocklist": ["dataset", "item_id", "user_id", "reason", "added_by", "added_at"],
+    "recommendation_rules": [
+        "dataset", "run_date", "model_version", "rule", "enabled", "setting", "items_removed", "users_affected",
+    ],
 }  # fmt: skip
 MIGRATIONS = [
     "001_core",
@@ -115,16 +124,21 @@ MIGRATIONS = [
     "004_item_attributes",
     "005_analytics",
     "006_bi_views",
+    "007_recommendation_user_tier",
+    "008_model_metrics_user_tier",
+    "009_recommendation_rules",
+    "010_recommendation_views",
 ]
 BI_VIEWS = [
-    "v_activity_by_hour", "v_category_daily", "v_daily_kpis", "v_data_quality", "v_funnel_daily",
-    "v_model_performance", "v_popular_items", "v_quarantine", "v_user_profiles", "v_user_recommendations",
-    "v_watch_time_hourly",
+    "v_activity_by_hour", "v_blocklist", "v_category_daily", "v_daily_kpis", "v_data_quality", "v_funnel_daily",
+    "v_model_performance", "v_model_tier_performance", "v_popular_items", "v_quarantine",
+    "v_recommendation_mix", "v_recommendation_rules", "v_similar_items", "v_user_profiles",
+    "v_user_recommendations", "v_watch_time_hourly",
 ]  # fmt: skip
 EXPECTED_KEYS = {
     "recommendations": ["dataset", "user_id", "rank"],
     "model_runs": ["run_id"],
-    "model_metrics": ["dataset", "run_date", "model", "metric", "k"],
+    "model_metrics": ["dataset", "run_date", "model", "user_tier", "metric", "k"],
     "model_registry": ["dataset", "run_date"],
     "daily_kpis": ["dataset", "activity_date"],
     "daily_category_activity": ["dataset", "activity_date", "category"],
@@ -135,6 +149,8 @@ EXPECTED_KEYS = {
     "users": ["dataset", "user_id"],
     "user_profiles": ["dataset", "user_id"],
     "similar_items": ["dataset", "item_id", "rank"],
+    "recommendation_blocklist": ["dataset", "item_id", "user_id"],
+    "recommendation_rules": ["dataset", "run_date", "rule"],
 }
 
 
@@ -257,3 +273,102 @@ def test_the_runs_migration_step_brings_the_embedded_warehouse_up_to_date(settin
     assert migrate_warehouse(settings)["applied"] == MIGRATIONS
     assert migrate_warehouse(settings)["applied"] == []
     assert settings.sqlite_path.is_file()
+
+
+# --- upgrading a warehouse that holds data ---------------------------------------------------
+
+BOTH_DIALECTS = pytest.mark.parametrize(
+    "engine_fixture", [pytest.param("mariadb_engine", marks=pytest.mark.warehouse), "sqlite_engine"]
+)
+BEFORE_TIERS = "006_bi_views"  # the last migration before user tiers, rules and the blocklist
+OLD_DAY = datetime.date(2024, 4, 30)
+OLD_METRICS = [("als", "ndcg", 10, 0.21), ("als", "rmse", 0, 0.93), ("popularity", "ndcg", 10, 0.1)]
+
+
+def migrations_up_to(sql_root: Path, last: str, into: Path) -> Path:
+    """A copy of sql_root holding the migration files up to ``last`` only, for both dialects."""
+    for dialect in ("mysql", "sqlite"):
+        (into / dialect).mkdir(parents=True)
+        for path in migration_files(sql_root / dialect):
+            if path.stem <= last:
+                shutil.copy(path, into / dialect / path.name)
+    return into
+
+
+def insert(conn: sa.Connection, table: str, **row) -> None:
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    columns = ", ".join(quote(column) for column in row)
+    conn.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({', '.join(f':{c}' for c in row)})"), row)
+
+
+def plain(rows) -> list[tuple]:
+    """Rows as tuples with dates as ISO text and 0/1 flags as ints, so both dialects compare alike."""
+    return sorted(
+        tuple(str(v) if isinstance(v, datetime.date) else int(v) if isinstance(v, bool) else v for v in row)
+        for row in rows
+    )
+
+
+@BOTH_DIALECTS
+def test_a_warehouse_of_006_with_data_migrates_and_keeps_its_rows(
+    request, engine_fixture, sql_root, tmp_path, make_bundle, metric_rows
+):
+    engine = request.getfixturevalue(engine_fixture)
+    old_root = migrations_up_to(sql_root, BEFORE_TIERS, tmp_path / "sql_006")
+    assert migrate(engine, old_root) == MIGRATIONS[: MIGRATIONS.index(BEFORE_TIERS) + 1]
+    run = {"dataset": "A", "run_date": OLD_DAY}
+    with engine.begin() as conn:
+        for model, metric, k, value in OLD_METRICS:
+            insert(
+                conn,
+                "model_metrics",
+                **run,
+                model_version="als-0",
+                model=model,
+                metric=metric,
+                k=k,
+                value=value,
+            )
+        for rank, item in enumerate(["i1", "i2"], start=1):
+            insert(conn, "recommendations", **run, user_id="u1", item_id=item, rank=rank, score=1.0 / rank,
+                   model_version="als-0", source="als", reason="liked by people like you")  # fmt: skip
+        insert(conn, "model_runs", **run, run_id="A/2024-04-30", dag_run_id="manual__0", model_version="als-0",
+               status="published", params="{}", metrics="{}", task_timings="{}", n_interactions=9, n_users=1,
+               n_items=2, n_recommendations=2)  # fmt: skip
+        insert(conn, "model_registry", **run, model_version="als-0", decision="promoted", forced=False,
+               primary_metric="ndcg@10", challenger_value=0.21, tolerance=0.01, reason="promoted: first model",
+               params="{}", tuning="{}", data_snapshot="{}", metrics="{}", model_path="file:/m",
+               is_champion=True)  # fmt: skip
+    with engine.connect() as conn:
+        performance = conn.execute(sa.text("SELECT * FROM v_model_performance")).all()
+        served = conn.execute(sa.text("SELECT * FROM v_user_recommendations")).all()
+
+    assert migrate(engine, sql_root) == MIGRATIONS[MIGRATIONS.index(BEFORE_TIERS) + 1 :]
+    assert schema_of(engine) == EXPECTED_COLUMNS
+    assert (
+        sa.inspect(engine).get_pk_constraint("model_metrics")["constrained_columns"]
+        == (EXPECTED_KEYS["model_metrics"])
+    )
+    with engine.connect() as conn:
+        metrics = conn.execute(
+            sa.text("SELECT model_version, model, user_tier, metric, k, value FROM model_metrics")
+        ).all()
+        tiers = conn.execute(sa.text("SELECT item_id, user_tier FROM recommendations")).all()
+        # The views keep their rows and columns, with user_tier appended.
+        assert plain(conn.execute(sa.text("SELECT * FROM v_model_performance"))) == plain(
+            (*row, "all") for row in performance
+        )
+        assert plain(conn.execute(sa.text("SELECT * FROM v_user_recommendations"))) == plain(
+            (*row, "warm") for row in served
+        )
+    assert sorted(metrics) == sorted(("als-0", m, "all", metric, k, v) for m, metric, k, v in OLD_METRICS)
+    assert sorted(tiers) == [("i1", "warm"), ("i2", "warm")]
+
+    # A publish on the upgraded warehouse replaces the old run's metrics with overall and tier rows.
+    bundle = make_bundle("A", run_date=OLD_DAY, model_version="als-1")
+    assert publish(engine, bundle, sql_root)["model_metrics"] == metric_rows(bundle)
+    with engine.connect() as conn:
+        by_tier = conn.execute(
+            sa.text("SELECT user_tier, COUNT(*) FROM model_metrics GROUP BY user_tier ORDER BY user_tier")
+        ).all()
+    assert [tuple(row) for row in by_tier] == [("all", 5), ("cold", 6), ("warm", 3)]

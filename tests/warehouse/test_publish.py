@@ -21,7 +21,9 @@ PUBLISHED_TABLES = {
     "data_reconciliation",
     "quarantine_summary",
     "model_registry",
-    "similar_items",  # created for the similar-items step, empty until it runs
+    "similar_items",
+    "recommendation_rules",
+    "recommendation_blocklist",  # edited by operators, never by publish
     *ANALYTICS,
 }
 BOTH_DIALECTS = pytest.mark.parametrize(
@@ -55,6 +57,7 @@ def bundle_recommendations(bundle) -> list[tuple]:
             run_date,
             r["source"],
             r["reason"],
+            r["user_tier"],
         )
         for r in bundle.recommendations.to_pylist()
     )
@@ -65,7 +68,10 @@ def expected_counts(bundle) -> dict[str, int]:
         "recommendations": bundle.recommendations.num_rows,
         "items": bundle.items.num_rows,
         "model_runs": 1,
-        "model_metrics": 5,  # als: rmse, ndcg@10, precision@10; popularity: ndcg@10, precision@10
+        # overall: als rmse, ndcg@10, precision@10, popularity ndcg@10, precision@10; and per tier
+        "model_metrics": 5 + sum(len(v) for models in bundle.tier_metrics.values() for v in models.values()),
+        "recommendation_rules": len(bundle.rule_log),
+        "similar_items": bundle.similar_items.num_rows if bundle.promote else 0,
         "data_quality_results": 2,
         "data_reconciliation": 1,
         "quarantine_summary": 1,
@@ -93,7 +99,9 @@ def test_publish_writes_every_table_and_republishing_changes_nothing(
     assert len(rows_where(engine, "items", dataset="A")) == bundle.items.num_rows
     with engine.connect() as conn:
         run = conn.execute(sa.text("SELECT * FROM model_runs")).mappings().one()
-        metrics = conn.execute(sa.text("SELECT model, metric, k, value FROM model_metrics")).all()
+        metrics = conn.execute(
+            sa.text("SELECT model, metric, k, value FROM model_metrics WHERE user_tier = 'all'")
+        ).all()
         quality = conn.execute(
             sa.text("SELECT expectation_key, success, observed_value FROM data_quality_results")
         )

@@ -1,0 +1,150 @@
+"""Spark frames in, the hybrid scorer's inputs out (recflow.hybrid), and the content weights tuned.
+
+Shared by the three jobs that score users: train (tuning the content weight per tier on the
+validation split), evaluate (every model per tier on the test split) and recommend (the
+published lists).
+"""
+
+from __future__ import annotations
+
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from recflow.hybrid import Catalogue, Policy, build_catalogue, positions, recommend_all
+from recflow.metrics import ranking_metrics_by
+from recflow.similarity import collect_matrix
+from recflow.tiers import SCORED_TIERS, user_tiers
+
+# Content weights tried per tier on validation: 0 is ALS alone, 1 content alone.
+WEIGHT_GRID = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def item_table(ids: DataFrame, items: DataFrame) -> DataFrame:
+    """(item_id, item_idx or null, category or null): every item of the id map and of the
+    catalogue. The category is what the diversity cap counts: the e-commerce category_code,
+    else the first genre (a TV channel's genre; a film's first listed genre)."""
+    first_genre = (
+        F.element_at(F.split(F.col("genres"), r"\|"), 1) if "genres" in items.columns else F.lit(None)
+    )
+    code = F.col("category_code") if "category_code" in items.columns else F.lit(None)
+    category = F.nullif(F.trim(F.coalesce(code, first_genre).cast("string")), F.lit(""))
+    catalogue = items.select(F.col("item_id").cast("string").alias("item_id"), category.alias("category"))
+    catalogue = catalogue.groupBy("item_id").agg(F.first("category", ignorenulls=True).alias("category"))
+    mapped = ids.select(
+        F.col("item_id").cast("string").alias("item_id"), F.col("item_idx").cast("int").alias("item_idx")
+    )
+    return mapped.join(catalogue, "item_id", "full_outer")
+
+
+def load_catalogue(
+    items: DataFrame,
+    content: DataFrame,
+    model: ALSModel | None,
+    popularity: DataFrame,
+    blocked_ids: set | None = None,
+    available_ids: set | None = None,
+    segments: dict[str, DataFrame] | None = None,
+) -> Catalogue:
+    """The catalogue matrices on the driver: items(item_id, item_idx, category), content(item_id,
+    features), the model's item factors, popularity(item_idx, popularity)."""
+    content_ids, matrix = collect_matrix(content, "item_id", "features")
+    return build_catalogue(
+        items.toPandas(),
+        content_ids,
+        matrix,
+        model.itemFactors.toPandas() if model is not None else None,
+        popularity.toPandas(),
+        blocked_ids,
+        available_ids,
+        {name: frame.toPandas() for name, frame in (segments or {}).items()},
+    )
+
+
+def position_frame(spark: SparkSession, catalogue: Catalogue) -> DataFrame:
+    frame = positions(catalogue)
+    frame["item_idx"] = frame["item_idx"].where(frame["item_idx"] >= 0, None)
+    return spark.createDataFrame(frame, "pos int, item_id string, item_idx long").withColumn(
+        "item_idx", F.col("item_idx").cast("int")
+    )
+
+
+def user_rows(history: DataFrame, pos: DataFrame, model: ALSModel | None, key: str = "user_idx") -> DataFrame:
+    """history(key, item_idx, rating) -> (key, user_key, history, weights, factor): the user's
+    items as catalogue positions, ordered, with their preference as the content profile's weight
+    (never negative), and the user's ALS factor where the model has one."""
+    joined = history.join(F.broadcast(pos.select("item_idx", "pos")), "item_idx")
+    lists = joined.groupBy(key).agg(F.array_sort(F.collect_list(F.struct("pos", "rating"))).alias("_h"))
+    rows = lists.select(
+        key,
+        F.col(key).cast("string").alias("user_key"),
+        F.transform("_h", lambda h: h["pos"]).alias("history"),
+        F.transform("_h", lambda h: F.greatest(h["rating"].cast("double"), F.lit(0.0))).alias("weights"),
+    )
+    if model is None or key != "user_idx":
+        return rows.withColumn("factor", F.lit(None).cast("array<float>"))
+    factors = model.userFactors.select(F.col("id").alias("user_idx"), F.col("features").alias("factor"))
+    return rows.join(factors, "user_idx", "left")
+
+
+def tier_weights_column(weights: dict[str, float]):
+    """The content weight of each row's `tier`, from {tier: weight}."""
+    column = F.lit(None).cast("double")
+    for name, value in sorted(weights.items()):
+        column = F.when(F.col("tier") == name, F.lit(float(value))).otherwise(column)
+    return column
+
+
+def scored_lists(
+    users: DataFrame, catalogue: Catalogue, pos: DataFrame, policy: Policy, variants: dict
+) -> DataFrame:
+    """The accepted lists as (variant, user_idx, item_idx, rank) for the metrics."""
+    out = recommend_all(users, catalogue, policy, variants).where(F.col("removed_by").isNull())
+    return out.join(F.broadcast(pos.select("pos", "item_idx")), "pos").select(
+        "variant", F.col("user_key").cast("int").alias("user_idx"), "item_idx", "rank"
+    )
+
+
+def tune_weights(
+    spark: SparkSession,
+    fit_rows: DataFrame,
+    valid: DataFrame,
+    model: ALSModel,
+    catalogue: Catalogue,
+    k: int,
+    blend: float,
+    cold_max: int,
+    heavy_min: int,
+    metric: str,
+) -> tuple[dict[str, float], list[dict]]:
+    """The content weight per tier with the best `metric` at k on validation, `model` and the
+    catalogue fitted on fit_rows (train minus validation) -> ({tier: weight},
+    the grid's records). Ties go to the smaller weight (ALS). A tier without validation users
+    takes the weight that is best over all users."""
+    pos = position_frame(spark, catalogue)
+    tiers = user_tiers(fit_rows, cold_max, heavy_min).cache()
+    history = fit_rows.join(valid.select("user_idx").distinct(), "user_idx")
+    users = (
+        user_rows(history, pos, model)
+        .join(tiers, "user_idx")
+        .withColumn("weight", F.lit(None).cast("double"))
+    )
+    variants = {f"{w:.1f}": w for w in WEIGHT_GRID}
+    top = scored_lists(users, catalogue, pos, Policy(k=k, blend=blend, reasons=False), variants).cache()
+    scored = ranking_metrics_by(top, valid, k, tiers)
+    records = [
+        {"tier": tier, "weight": float(variant), f"ndcg@{k}": m[f"ndcg@{k}"], f"recall@{k}": m[f"recall@{k}"],
+         "n_users": m["n_users"]}
+        for (variant, tier), m in sorted(scored.items())
+    ]  # fmt: skip
+    key = f"{metric}@{k}"
+
+    def best(tier: str) -> float | None:
+        grid = [(float(v), m[key]) for (v, t), m in scored.items() if t == tier and m["n_users"] > 0]
+        return max(sorted(grid), key=lambda pair: pair[1])[0] if grid else None
+
+    overall = best("all")
+    overall = 0.0 if overall is None else overall
+    top.unpersist()
+    tiers.unpersist()
+    return {tier: (best(tier) if best(tier) is not None else overall) for tier in SCORED_TIERS}, records
