@@ -111,6 +111,13 @@ def load(settings: Settings, ds: str, prefs, splits, models, content=None) -> No
             model.write().overwrite().save(path)
 
 
+def split_rows(spark, settings: Settings, ds: str, n_preferences: int) -> dict[str, int]:
+    """Rows per split, and the training rows cut from the simulated cold users, so that
+    train + test + cold_start_cut = preferences."""
+    rows = {name: spark.read.parquet(settings.lake_path("splits", name, ds)).count() for name in SPLIT_TABLES}
+    return rows | {"cold_start_cut": n_preferences - sum(rows.values())}
+
+
 def train(spark, settings: Settings, ds: str) -> dict:
     interactions = extract(spark, settings, ds).cache()
     scale = rating_scale(settings, ds)
@@ -139,9 +146,7 @@ def train(spark, settings: Settings, ds: str) -> dict:
         "rating_scale": scale,
         "counts": counts.asDict(),
         "clean_events": interactions.count(),
-        "split_rows": {
-            name: spark.read.parquet(settings.lake_path("splits", name, ds)).count() for name in SPLIT_TABLES
-        },
+        "split_rows": split_rows(spark, settings, ds, counts["n_interactions"]),
     }
 
 

@@ -233,7 +233,7 @@ def tier_quality(evaluated: dict, trained: dict, k: int, primary: str | None) ->
         "labels": labels,
         "best_by": best_by,
         "tiers": tiers,
-        "grid": hybrid_grid((trained.get("tuning") or {}).get("hybrid") or [], weights),
+        "grid": hybrid_grid(((trained.get("tuning") or {}).get("hybrid") or {}).get("trials") or [], weights),
     }
 
 

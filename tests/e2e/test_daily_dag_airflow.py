@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from recflow.publish_run import SQL_ROOT
+from recflow.warehouse.blocklist import block_item
+from recflow.warehouse.migrate import migrate
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +28,7 @@ SPARK_TASKS = [
     "train_als", "evaluate_models", "generate_recommendations", "build_analytics",
 ]  # fmt: skip
 # The analytics tables a run publishes (the BI views read them).
+BLOCKED = "1"
 ANALYTICS_TABLES = (
     "users", "user_profiles", "popular_items", "daily_kpis", "daily_category_activity", "daily_funnel",
     "hourly_activity",
@@ -76,6 +81,9 @@ def rated_pairs(sample_dir: Path) -> set[tuple[str, str]]:
 def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariadb_engine, tmp_path):
     url = mariadb_engine.url.render_as_string(hide_password=False)
     data_dir = tmp_path / "data"
+    # A blocked item: the run's export_blocklist task hands it to the recommend job.
+    migrate(mariadb_engine, SQL_ROOT)
+    block_item(mariadb_engine, "movielens", BLOCKED, "licence expired")
 
     state, log = run_dag(tmp_path, "first", data_dir, url, CONF)
     assert state == "success", log[-4000:]
@@ -101,7 +109,9 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     assert set(json.loads(run[1])) == set(SPARK_TASKS) | {
         "train_als.search_ranker",
         "train_als.search_rating",
+        "train_als.search_hybrid",
     }
+    assert BLOCKED not in {item for _, item, _, _ in recs}
     metrics = json.loads(run[2])
     assert metrics["als"]["ndcg@5"] > metrics["popularity"]["ndcg@5"]
     assert run[3] == len(users)
@@ -127,18 +137,24 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     # Every BI view has rows (watch time is TV-only), and the run wrote its report.
     views = [v for (v,) in table_rows(mariadb_engine, "SELECT table_name FROM information_schema.views"
                                       " WHERE table_schema = DATABASE()")]  # fmt: skip
-    assert len(views) == 11
+    assert len(views) == 16
     for view in views:
         (count,) = table_rows(mariadb_engine, f"SELECT COUNT(*) FROM {view}")[0]
         assert (count > 0) == (view != "v_watch_time_hourly"), view
     (title, reason), *_ = table_rows(
         mariadb_engine, "SELECT title, reason FROM v_user_recommendations WHERE recommendation_rank = 1"
     )
-    assert title and ("rated it" in reason)
+    assert title and ("rated" in reason)
+    # The rules and the tiers are queryable from the BI views.
+    rules = dict(table_rows(mariadb_engine, "SELECT rule, items_removed FROM v_recommendation_rules"))
+    assert set(rules) == {"seen", "blocklist", "availability", "diversity"} and rules["seen"] > 0
+    tiers = table_rows(mariadb_engine, "SELECT DISTINCT user_tier FROM v_model_tier_performance")
+    assert {"all", "cold"} <= {t for (t,) in tiers}
     report = data_dir / "reports" / "movielens" / f"{DS}.html"
     assert report.read_text().count("<svg") >= 5
 
-    def checksums(tables=("recommendations", "items", "model_metrics", "data_quality_results",
+    def checksums(tables=("recommendations", "items", "model_metrics", "similar_items", "recommendation_rules",
+                          "data_quality_results",
                           "data_reconciliation", "model_registry", *ANALYTICS_TABLES)):  # fmt: skip
         return table_rows(mariadb_engine, "CHECKSUM TABLE " + ", ".join(tables))
 

@@ -138,8 +138,9 @@ def test_a_worse_challenger_is_rejected_unless_forced(spark, pipeline):
     settings, facts, _ = pipeline
     registry.record(settings, DS, registry_entry(settings, DS, facts["train"], facts["evaluate"]))
     next_day = "2024-03-02"
-    for name in ("train", "test"):
-        shutil.copytree(settings.lake_path("splits", name, DS), settings.lake_path("splits", name, next_day))
+    for stage, name in (("splits", "train"), ("splits", "test"), ("clean", "items"), ("idmap", "item"),
+                        ("features", "item_content")):  # fmt: skip
+        shutil.copytree(settings.lake_path(stage, name, DS), settings.lake_path(stage, name, next_day))
     worse = facts["train"] | {"chosen": facts["train"]["chosen"] | {"blend": 1000.0}}
     write_facts_file(settings.lake_path("facts", "train", next_day), worse)
 
@@ -172,7 +173,8 @@ def test_counts_reconcile_for_every_table(pipeline, ratings):
     assert reconciliation["interactions"]["clean_rows"] == len(ratings)
     assert facts["clean"]["quarantine"] == []
     split_rows = facts["train"]["split_rows"]
-    assert split_rows["train"] + split_rows["test"] == len(ratings)
+    assert split_rows["train"] + split_rows["test"] + split_rows["cold_start_cut"] == len(ratings)
+    assert split_rows["cold_start_cut"] > 0  # the simulated cold users lost training rows
     assert facts["train"]["counts"]["n_users"] == SAMPLE["sample_users"]
 
 

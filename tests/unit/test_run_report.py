@@ -265,12 +265,12 @@ def train_facts(settings: Settings) -> dict:
         "model_version": settings.model_version(DS),
         "chosen": {"rank": 64, "reg_param": 0.3, "alpha": 2.0, "blend": 0.4, "hybrid_weights": HYBRID_WEIGHTS},
         "tuning": {
-            "hybrid": [
+            "hybrid": {"metric": "ndcg@10", "seconds": 1.0, "trials": [
                 {"tier": tier, "weight": weight, "ndcg@10": ndcg, "recall@10": ndcg + 0.02,
                  "n_users": TIER_USERS[tier] // 2}
                 for tier, grid in HYBRID_GRID.items()
                 for weight, ndcg in grid.items()
-            ]
+            ]}
         },
         "counts": {"n_interactions": 2800, "n_users": 60, "n_items": N_ITEMS},
         "rating_scale": [1.0, 5.0] if settings.source == "movielens" else None,
