@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from pyspark.ml.recommendation import ALSModel
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recflow import analytics
@@ -94,17 +94,11 @@ def segments(
         .groupBy("segment", "item_idx")
         .agg(F.countDistinct("user_id").alias("n"))
     )
-    scaled = counts.withColumn("score", F.col("n") / F.max("n").over(_by_segment())).cache()
+    scaled = counts.withColumn("score", F.col("n") / F.max("n").over(Window.partitionBy("segment"))).cache()
     names = [row["segment"] for row in scaled.select("segment").distinct().collect()]
     return members, {
         name: scaled.where(F.col("segment") == name).select("item_idx", "score") for name in names
     }
-
-
-def _by_segment():
-    from pyspark.sql import Window
-
-    return Window.partitionBy("segment")
 
 
 def available_items(interactions: DataFrame, items: DataFrame, days: int | None) -> set | None:

@@ -50,7 +50,13 @@ def tune_hybrid(spark, train, settings: Settings, ranker: dict, items, content, 
         return fixed, {"metric": None, "trials": [], "seconds": 0.0, "weights": fixed}
     started = time.monotonic()
     fit_rows, valid = validation_split(train, settings)
-    fit_rows = fit_rows.cache()
+    # The cold tier's weight needs cold users with validation rows. Few of the users cut for
+    # evaluation have any (a 10 % carve of 5 rows is usually empty), so another seeded share of
+    # users is cut here, in the fit set only: they keep their validation rows and look cold to
+    # the validation models, as evaluation's cold users look to the holdout models.
+    fit_rows = simulate_cold_users(
+        fit_rows, settings.cold_user_fraction, settings.cold_max_interactions, settings.seed + 2
+    ).cache()
     model = fit_ranker(fit_rows, ranker, settings.seed, implicit)
     catalogue = load_catalogue(items, content, model, popularity(fit_rows))
     weights, records = tune_weights(

@@ -116,3 +116,16 @@ def test_hybrid_rows_carry_a_reason_and_never_repeat_the_history():
     assert all(r[4] == "hybrid" and r[5] in (0, 3) for r in listed)
     removed = [(r[2], r[6]) for r in out if r[6] is not None]
     assert removed and all(rule == "seen" and pos in (0, 3) for pos, rule in removed)
+
+
+def test_a_new_item_without_interactions_is_recommended_through_its_content_neighbours():
+    cat = catalogue()
+    # A drama fan: the new drama (no ALS factor of its own, no popularity) reaches the list,
+    # through the content score and through the factor folded in from d and e.
+    row = SimpleNamespace(user_key="u", history=[3, 4], weights=[5.0, 5.0], factor=[0.5, 0.5], segment=None)
+    for weight in (1.0, 0.5):
+        listed = [r[2] for r in score_user(cat, Policy(k=1, blend=0.0), row, {"serve": weight}) if r[6] is None]
+        assert listed == [5], weight
+    # ALS alone scores it with the folded-in factor too: the mean of d's and e's.
+    als, _ = user_scores(cat, [0.5, 0.5], np.array([3, 4]), np.array([5.0, 5.0]), blend=0.0)
+    assert als[5] == pytest.approx(0.5 * (0.8 + 0.1) / 2 + 0.5 * (0.2 + 0.9) / 2)

@@ -10,7 +10,7 @@ import pytest
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import functions as F
 
-from recflow.metrics import catalogue_metrics, ranking_metrics
+from recflow.metrics import catalogue_metrics, ranking_metrics, ranking_metrics_by
 
 pytestmark = pytest.mark.spark
 
@@ -171,3 +171,31 @@ def test_catalogue_metrics_by_hand(spark):
 def test_catalogue_metrics_of_empty_lists(spark):
     train = _pairs(spark, [(1, 1), (2, 2)])
     assert catalogue_metrics(_lists(spark, []), train, k=5) == {"coverage@5": 0.0, "long_tail_share@5": 0.0}
+
+
+def test_metrics_by_variant_and_group_equal_the_single_list_figures(spark):
+    """Two variants' lists judged per tier in one job equal ranking_metrics run on each variant's
+    lists and each tier's test rows alone (and the reference), n_users included."""
+    rng = random.Random(1)
+    items = range(30)
+    lists = {
+        v: {u: rng.sample(items, 10) for u in range(40) if rng.random() < 0.9} for v in ("als", "hybrid")
+    }
+    relevant = {u: set(rng.sample(items, rng.randint(1, 6))) for u in range(40) if rng.random() < 0.8}
+    tier_of = {u: ("cold" if u < 15 else "warm") for u in range(40)}
+    rows = [
+        (v, u, i, rank)
+        for v, by in lists.items()
+        for u, ranked in by.items()
+        for rank, i in enumerate(ranked, 1)
+    ]
+    top_k = spark.createDataFrame(rows, "variant string, user_idx int, item_idx int, rank int")
+    test = _pairs(spark, [(u, i) for u, truth in relevant.items() for i in sorted(truth)])
+    groups = spark.createDataFrame(list(tier_of.items()), "user_idx int, tier string")
+    by = ranking_metrics_by(top_k, test, 5, groups)
+    assert set(by) == {(v, t) for v in lists for t in ("cold", "warm", "all")}
+    for (variant, tier), metrics in by.items():
+        users = [u for u in relevant if tier == "all" or tier_of[u] == tier]
+        expected = _reference(lists[variant], {u: relevant[u] for u in users}, 5)
+        assert metrics.pop("n_users") == len(users)
+        assert metrics == pytest.approx(expected), (variant, tier)
