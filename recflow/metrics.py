@@ -112,8 +112,7 @@ def ranking_metrics_by(
     {(variant, group): metrics} plus {(variant, "all"): metrics} over every test user, each with
     `n_users`, the users averaged over. Figures equal ranking_metrics run on one variant's lists
     and one group's test rows: every variant is judged against every test user."""
-    variants = top_k.select(variant).distinct()
-    per_user = _per_user_metrics(top_k, test.crossJoin(F.broadcast(variants)), k, keys=[variant])
+    per_user = per_user_metrics(top_k, test, k, keys=[variant])
     grouped = per_user.join(
         groups.select("user_idx", F.col(group).cast("string").alias("_group")), "user_idx"
     )
@@ -125,6 +124,15 @@ def ranking_metrics_by(
         (row[variant], row["_group"]): _averages(row.asDict(), k) | {"n_users": float(row["n_users"])}
         for row in rows.collect()
     }
+
+
+def per_user_metrics(top_k: DataFrame, test: DataFrame, k: int, keys: list[str]) -> DataFrame:
+    """One row per (keys..., user) with test items, the list's precision, recall, ndcg, ap (map),
+    hit and rr at k: what ranking_metrics averages. top_k has the `keys` columns (a variant, say),
+    and every key value is judged against every test user."""
+    if keys:
+        test = test.crossJoin(F.broadcast(top_k.select(*keys).distinct()))
+    return _per_user_metrics(top_k, test, k, keys)
 
 
 def _per_user_metrics(top_k: DataFrame, test: DataFrame, k: int, keys: list[str]) -> DataFrame:

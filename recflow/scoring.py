@@ -7,12 +7,15 @@ published lists).
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recflow.hybrid import Catalogue, Policy, build_catalogue, positions, recommend_all
-from recflow.metrics import ranking_metrics_by
+from recflow.metrics import per_user_metrics, ranking_metrics_by
 from recflow.similarity import collect_matrix
 from recflow.tiers import SCORED_TIERS, user_tiers
 
@@ -120,10 +123,10 @@ def tune_weights(
     heavy_min: int,
     metric: str,
 ) -> tuple[dict[str, float], list[dict]]:
-    """The content weight per tier with the best `metric` at k on validation, `model` and the
-    catalogue fitted on fit_rows (train minus validation) -> ({tier: weight},
-    the grid's records). Ties go to the smaller weight (ALS). A tier without validation users
-    takes the weight that is best over all users."""
+    """The content weight per tier, chosen on validation (`model` and the catalogue fitted on
+    fit_rows, train minus validation) by `choose_weight` on each user's `metric` at k ->
+    ({tier: weight}, the grid's records). A tier without validation users takes the weight
+    chosen over all users."""
     pos = position_frame(spark, catalogue)
     tiers = user_tiers(fit_rows, cold_max, heavy_min).cache()
     history = fit_rows.join(valid.select("user_idx").distinct(), "user_idx")
@@ -140,14 +143,42 @@ def tune_weights(
          "n_users": m["n_users"]}
         for (variant, tier), m in sorted(scored.items())
     ]  # fmt: skip
-    key = f"{metric}@{k}"
-
-    def best(tier: str) -> float | None:
-        grid = [(float(v), m[key]) for (v, t), m in scored.items() if t == tier and m["n_users"] > 0]
-        return max(sorted(grid), key=lambda pair: pair[1])[0] if grid else None
-
-    overall = best("all")
-    overall = 0.0 if overall is None else overall
+    column = {"map": "ap"}.get(metric, metric)
+    values = (
+        per_user_metrics(top, valid, k, keys=["variant"])
+        .join(tiers, "user_idx")
+        .select(
+            F.col("variant").cast("double").alias("weight"), "user_idx", "tier", F.col(column).alias("value")
+        )
+        .toPandas()
+    )
     top.unpersist()
     tiers.unpersist()
-    return {tier: (best(tier) if best(tier) is not None else overall) for tier in SCORED_TIERS}, records
+    overall = choose_weight(values)
+    overall = 0.0 if overall is None else overall
+    chosen = {tier: choose_weight(values[values["tier"] == tier]) for tier in SCORED_TIERS}
+    return {tier: (overall if weight is None else weight) for tier, weight in chosen.items()}, records
+
+
+def choose_weight(values: pd.DataFrame) -> float | None:
+    """The smallest content weight whose validation metric is within one standard error of the
+    best weight's (values: weight, user_idx, value; None without users).
+
+    The one-standard-error rule (Breiman et al.; Hastie, Tibshirani, Friedman 7.10) on paired
+    per-user differences: validation models are fitted on less data than the published ones, so
+    a weight that wins on validation by less than its noise tends to lose on test (measured on
+    the e-commerce sample: 0.3 beat ALS by 0.017 NDCG@10 on 189 validation users and lost 0.026
+    on test). Content then has to earn its place; until it does, the tier is served by ALS."""
+    if values.empty:
+        return None
+    wide = values.pivot_table(index="user_idx", columns="weight", values="value", aggfunc="first").fillna(0.0)
+    weights = sorted(wide.columns)
+    means = wide[weights].mean()
+    best = max(weights, key=lambda w: (means[w], -w))  # the smaller weight wins a tie
+    n = len(wide)
+    for weight in weights:
+        gap = wide[best] - wide[weight]
+        error = float(gap.std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+        if float(gap.mean()) <= error:
+            return float(weight)
+    return float(best)

@@ -2,8 +2,8 @@
 
 Tableau and other BI tools log in as this account. It may read every ``v_*`` view of the
 warehouse database and nothing else: no base table, no write, no DDL. The views are
-``SQL SECURITY DEFINER`` (sql/mysql/006_bi_views.sql), so they read the base tables with their
-creator's rights, and SELECT on the view alone is enough.
+``SQL SECURITY DEFINER`` (sql/mysql/006_bi_views.sql, 010_recommendation_views.sql), so they
+read the base tables with their creator's rights, and SELECT on the view alone is enough.
 
 Create the account, or rotate its password, with an account that may create users and grant
 (root, or a DBA with CREATE USER and SELECT ... WITH GRANT OPTION on the warehouse database)::
@@ -122,7 +122,7 @@ def grant_bi_reader(
         if not views:
             raise GrantError(
                 f"database {database!r} has no {VIEW_PREFIX}* views to grant: apply the migrations "
-                f"(sql/mysql/006_bi_views.sql) first"
+                f"(sql/mysql/006_bi_views.sql, 010_recommendation_views.sql) first"
             )
         # Account statements commit on their own in MySQL; there is no transaction to wrap them
         # in. Between REVOKE and the last GRANT a reader briefly lacks some views; re-running

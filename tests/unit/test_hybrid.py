@@ -129,3 +129,23 @@ def test_a_new_item_without_interactions_is_recommended_through_its_content_neig
     # ALS alone scores it with the folded-in factor too: the mean of d's and e's.
     als, _ = user_scores(cat, [0.5, 0.5], np.array([3, 4]), np.array([5.0, 5.0]), blend=0.0)
     assert als[5] == pytest.approx(0.5 * (0.8 + 0.1) / 2 + 0.5 * (0.2 + 0.9) / 2)
+
+
+def _values(rows):
+    return pd.DataFrame(rows, columns=["weight", "user_idx", "value"])
+
+
+def test_a_content_weight_must_beat_als_by_more_than_its_noise():
+    from recflow.scoring import choose_weight
+
+    # 0.5 wins on average by 0.05, but the per-user gaps swing by +-0.5: within one standard
+    # error, so the smaller weight (ALS) is kept.
+    noisy = [(0.0, u, 0.5) for u in range(4)] + [(0.5, u, v) for u, v in enumerate([1.0, 0.0, 1.0, 0.2])]
+    assert choose_weight(_values(noisy)) == 0.0
+    # A consistent gain of 0.1 for every user is beyond its (zero) noise: the weight is taken.
+    steady = [(0.0, u, 0.5) for u in range(4)] + [(0.5, u, 0.6) for u in range(4)]
+    assert choose_weight(_values(steady)) == 0.5
+    # Between them, the smallest weight within one standard error of the best.
+    graded = steady + [(0.2, u, v) for u, v in enumerate([0.62, 0.57, 0.61, 0.58])]  # 0.005 behind, +-0.012
+    assert choose_weight(_values(graded)) == 0.2
+    assert choose_weight(_values([])) is None
