@@ -208,7 +208,8 @@ with DAG(
     migrated = migrate_warehouse()
     chain(migrated, *data)
     chain(data[-1], *model)
-    chain(migrated, export_blocklist(), spark["generate_recommendations"])
+    blocklist = export_blocklist()
+    migrated >> blocklist >> [spark["generate_recommendations"], spark["build_analytics"]]
     data[-1] >> spark["build_analytics"]
     quality = publish_data_quality()
     data >> quality

@@ -11,6 +11,7 @@ ranking breaks its ties on an id.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -337,7 +338,11 @@ def _weekday_names(joined: Column) -> Column:
 
 
 def popular_items(
-    activity: Activity, users_table: DataFrame, k: int, trending_days: int = TRENDING_DAYS
+    activity: Activity,
+    users_table: DataFrame,
+    k: int,
+    trending_days: int = TRENDING_DAYS,
+    blocked: DataFrame | None = None,
 ) -> DataFrame:
     """The cold-start lists: k items per segment, for users the model has never seen.
 
@@ -352,9 +357,19 @@ def popular_items(
     the catalogue's untouched items, by id. A padded row keeps the item's counts within its
     segment, which are always 0 users and 0 interactions (a segment short of k has all of its
     own items ranked already), and a NULL avg_rating: so padding tells itself apart.
+
+    `blocked(item_id)`: items blocked for every user (the warehouse's blocklist) never appear,
+    since these lists are served as they are to users the recommend step never saw.
     """
     if k < 1 or trending_days < 1:
         raise ValueError(f"k and trending_days must be at least 1, got k={k}, trending_days={trending_days}")
+    if blocked is not None:
+        blocked = F.broadcast(blocked.select(F.col("item_id").cast("string")).distinct())
+        activity = dataclasses.replace(
+            activity,
+            events=activity.events.join(blocked, "item_id", "left_anti"),
+            categories=activity.categories.join(blocked, "item_id", "left_anti"),
+        )
     events = activity.events
     columns = ("user_id", "item_id", "rating")
     segments = [

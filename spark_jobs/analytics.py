@@ -20,7 +20,12 @@ def extract(spark, settings: Settings, ds: str) -> dict[str, DataFrame | None]:
         path = settings.lake_path("clean", table, ds)
         return spark.read.parquet(path) if is_directory(path) else None
 
-    return {table: clean(table) for table in ("interactions", "items", "users")}
+    tables = {table: clean(table) for table in ("interactions", "items", "users")}
+    # Items blocked for every user stay out of the cold-start lists (the DAG exports the
+    # warehouse's blocklist before this task; a run without one blocks nothing).
+    blocklist = settings.lake_path("rules", "blocklist", ds)
+    blocked = spark.read.parquet(blocklist).where(F.col("user_id") == "") if is_directory(blocklist) else None
+    return tables | {"blocked": blocked}
 
 
 def transform(
@@ -44,7 +49,9 @@ def transform(
         "watch_time_hourly": analytics.watch_time_hourly(activity),
         "users": users,
         "user_profiles": analytics.user_profiles(activity),
-        "popular_items": analytics.popular_items(activity, users, k, trending_days=trending_days),
+        "popular_items": analytics.popular_items(
+            activity, users, k, trending_days=trending_days, blocked=clean.get("blocked")
+        ),
         "item_popularity": analytics.item_popularity(activity),
         "value_distribution": analytics.value_distribution(activity),
     }

@@ -71,7 +71,8 @@ def test_task_graph_is_the_documented_chain(dagbag):
     assert dag.get_task(EXPECTED_CHAIN[0]).upstream_task_ids == {"migrate_warehouse"}
     assert dag.get_task("migrate_warehouse").upstream_task_ids == set()
     # The aggregates need only the clean data, so they run beside the model chain.
-    assert dag.get_task("build_analytics").upstream_task_ids == {"validate_clean_data"}
+    # (and the blocklist: blocked items stay out of the cold-start popularity lists).
+    assert dag.get_task("build_analytics").upstream_task_ids == {"validate_clean_data", "export_blocklist"}
     # Publishing waits for the lists, the aggregates and the data-quality record; the report for
     # what was published.
     assert dag.get_task("publish_recommendations").upstream_task_ids == {

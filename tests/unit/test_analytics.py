@@ -344,3 +344,18 @@ def test_tv_funnel_and_watch_time_per_program_hour(tv):
     assert (kpi["activity_date"], kpi["watch_seconds"], kpi["purchases"]) == (D1, 2520, None)
     buckets = [(r["label"], r["n"]) for r in rows_of(analytics.value_distribution(tv), "position")]
     assert buckets == [("< 5 min", 1), ("5-15 min", 1), ("30-45 min", 1)]
+
+
+def test_blocked_items_never_reach_the_cold_start_lists_which_still_hold_k(spark, cold_start):
+    activity, users = cold_start
+    blocked = spark.createDataFrame([("old",), ("t2",)], "item_id string")
+    popular = rows_of(
+        analytics.popular_items(activity, users, k=5, blocked=blocked), "segment_type", "segment", "rank"
+    )
+    assert not {r["item_id"] for r in popular} & {"old", "t2"}
+    by_segment: dict[tuple[str, str], list[str]] = {}
+    for r in popular:
+        by_segment.setdefault((r["segment_type"], r["segment"]), []).append(r["item_id"])
+    # Seven items less two blocked: five left, so every segment still lists five.
+    assert all(len(items) == 5 for items in by_segment.values()), by_segment
+    assert by_segment[("overall", "all")] == ["mix", "t1", "t3", "aa", "zz"]
