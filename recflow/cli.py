@@ -15,10 +15,9 @@ import json
 
 import sqlalchemy as sa
 
-from recflow.config import PROJECT_ROOT, Settings
+from recflow.config import BUSINESS_RULES, PROJECT_ROOT, Settings
 from recflow.validation import docs_index
 from recflow.warehouse.engine import make_engine
-from recflow.warehouse.publish import RULES
 
 SAMPLE_SQL = sa.text(
     """
@@ -216,7 +215,11 @@ def rule_lines(rules) -> list[str]:
         f"    {'rule':<14}{'enabled':>8}{'items removed':>15}{'users':>8}  setting",
     ]
     for r in sorted(
-        rules, key=lambda r: (RULES.index(r["rule"]) if r["rule"] in RULES else len(RULES), r["rule"])
+        rules,
+        key=lambda r: (
+            BUSINESS_RULES.index(r["rule"]) if r["rule"] in BUSINESS_RULES else len(BUSINESS_RULES),
+            r["rule"],
+        ),
     ):
         lines.append(
             f"    {r['rule']:<14}{'yes' if r['enabled'] else 'no':>8}{r['items_removed']:>15}"

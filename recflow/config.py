@@ -25,6 +25,12 @@ DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "remove_from_cart": -3.0, "pu
 SPLITS = ("random", "stratified", "temporal")
 PRIMARY_METRICS = ("ndcg", "precision", "recall", "map", "rmse")
 FEEDBACK = ("implicit", "explicit")
+# How much history a user has (recflow.tiers): new (none), cold, warm, heavy. A trained model is
+# scored, and its hybrid weight tuned, for the last three.
+USER_TIERS = ("new", "cold", "warm", "heavy")
+SCORED_TIERS = ("cold", "warm", "heavy")
+# The business rules the recommend step applies after scoring, in their order (recflow.hybrid).
+BUSINESS_RULES = ("seen", "blocklist", "availability", "diversity")
 
 
 def _env(name: str, default: str | None = None) -> str | None:

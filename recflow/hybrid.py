@@ -42,7 +42,6 @@ from pyspark.sql import types as T
 FOLD_IN_NEIGHBOURS = 10
 # Popularity breaks ties (and orders items no model can score) without changing real orderings.
 TIE_BREAK = 1e-9
-RULES = ("seen", "blocklist", "availability", "diversity")
 
 OUTPUT = T.StructType(
     [
@@ -121,20 +120,11 @@ def build_catalogue(
     padded = sparse.vstack([content_matrix, sparse.csr_matrix((1, content_matrix.shape[1]))]).tocsr()
     content = padded[[row_of.get(key, zero) for key in item_id]]
 
-    pop = np.zeros(n)
-    for idx, value in zip(popularity["item_idx"], popularity["popularity"], strict=True):
-        if int(idx) in by_idx:
-            pop[by_idx[int(idx)]] = value
+    pop = _by_position(by_idx, popularity["item_idx"], popularity["popularity"], n)[0]
 
     vectors = vectors_norm = None
     if factors is not None and len(factors):
-        rank = len(factors["features"].iloc[0])
-        vectors = np.zeros((n, rank))
-        has = np.zeros(n, dtype=bool)
-        for idx, feature in zip(factors["id"], factors["features"], strict=True):
-            if int(idx) in by_idx:
-                vectors[by_idx[int(idx)]] = feature
-                has[by_idx[int(idx)]] = True
+        vectors, has = _by_position(by_idx, factors["id"], np.stack(factors["features"].to_numpy()), n)
         _fold_in(vectors, has, content)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors_norm = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
@@ -145,16 +135,25 @@ def build_catalogue(
     )
     available = np.ones(n, dtype=bool) if available_ids is None else np.isin(item_id, list(available_ids))
     blocked = np.isin(item_id, list(blocked_ids or ()))
-    segment_scores = {}
-    for name, frame in (segments or {}).items():
-        scores = np.zeros(n)
-        for idx, value in zip(frame["item_idx"], frame["score"], strict=True):
-            if int(idx) in by_idx:
-                scores[by_idx[int(idx)]] = value
-        segment_scores[name] = scores
+    segment_scores = {
+        name: _by_position(by_idx, frame["item_idx"], frame["score"], n)[0]
+        for name, frame in (segments or {}).items()
+    }
     return Catalogue(
         item_id, item_idx, vectors, vectors_norm, content, pop, category, available, blocked, segment_scores
     )
+
+
+def _by_position(by_idx: dict, item_idx, values, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values laid out by catalogue position, zeros elsewhere; which positions got one), for
+    per-item values keyed by item_idx (a vector each, or a number); unknown item_idx are dropped."""
+    values = np.asarray(values, dtype=np.float64)
+    found = [(by_idx[int(i)], row) for row, i in enumerate(item_idx) if int(i) in by_idx]
+    out, has = np.zeros((n, *values.shape[1:])), np.zeros(n, dtype=bool)
+    if found:
+        at, rows = map(list, zip(*found, strict=True))
+        out[at], has[at] = values[rows], True
+    return out, has
 
 
 def _fold_in(vectors: np.ndarray, has: np.ndarray, content) -> None:
@@ -256,9 +255,7 @@ def score_user(cat: Catalogue, policy: Policy, row, variants: dict[str, float]) 
     als, content = user_scores(cat, row.factor, history, weights, policy.blend)
     out = []
     for variant, weight in variants.items():
-        if (
-            not len(history) or weight is None or weight != weight or weight < 0
-        ):  # no history, or a popularity list
+        if not len(history) or weight is None or not weight >= 0:  # no history, NaN, or a popularity list
             segment = getattr(row, "segment", None)
             if isinstance(segment, str) and segment in cat.segments and variant != "popularity":
                 scores, source = cat.segments[segment], "segment_popular"
@@ -267,21 +264,18 @@ def score_user(cat: Catalogue, policy: Policy, row, variants: dict[str, float]) 
         else:
             scores, source = blend_scores(als, content, weight)
         accepted, removed = select(cat, scores, history, policy, row.user_key)
+        # Which part of each score dominates decides the space the reason is looked up in.
+        content_led = None
+        if policy.reasons and source == "hybrid":
+            content_led = weight * _minmax(content) > (1 - weight) * _minmax(als)
         for rank, pos in enumerate(accepted, start=1):
             why = -1
             if policy.reasons and source in ("als", "hybrid", "content"):
-                by = "content" if source == "content" else "als"
-                if source == "hybrid" and weight * _part(content, pos) > (1 - weight) * _part(als, pos):
-                    by = "content"
-                why = reason_item(cat, pos, history, by)
+                led = source == "content" or (content_led is not None and content_led[pos])
+                why = reason_item(cat, pos, history, "content" if led else "als")
             out.append((variant, rank, pos, float(scores[pos]), source, why, None))
         out += [(variant, None, pos, float(scores[pos]), source, None, rule) for pos, rule in removed]
     return out
-
-
-def _part(scores: np.ndarray, pos: int) -> float:
-    low, high = scores.min(), scores.max()
-    return (scores[pos] - low) / (high - low) if high > low else 0.0
 
 
 def recommend_all(

@@ -14,10 +14,11 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from recflow.config import SCORED_TIERS
 from recflow.hybrid import Catalogue, Policy, build_catalogue, positions, recommend_all
-from recflow.metrics import per_user_metrics, ranking_metrics_by
+from recflow.metrics import per_user_metrics
 from recflow.similarity import collect_matrix
-from recflow.tiers import SCORED_TIERS, user_tiers
+from recflow.tiers import user_tiers
 
 # Content weights tried per tier on validation: 0 is ALS alone, 1 content alone. Fine near 0,
 # where content helps most as a nudge: on MovieLens 100K (test split, all users) 0.02-0.05 lift
@@ -50,10 +51,12 @@ def load_catalogue(
     popularity: DataFrame,
     blocked_ids: set | None = None,
     available_ids: set | None = None,
-    segments: dict[str, DataFrame] | None = None,
+    segments: DataFrame | None = None,
 ) -> Catalogue:
     """The catalogue matrices on the driver: items(item_id, item_idx, category), content(item_id,
-    features), the model's item factors, popularity(item_idx, popularity)."""
+    features), the model's item factors, popularity(item_idx, popularity), segments(segment,
+    item_idx, score): the popularity within each user segment."""
+    by_segment = segments.toPandas().groupby("segment") if segments is not None else []
     content_ids, matrix = collect_matrix(content, "item_id", "features")
     return build_catalogue(
         items.toPandas(),
@@ -63,7 +66,7 @@ def load_catalogue(
         popularity.toPandas(),
         blocked_ids,
         available_ids,
-        {name: frame.toPandas() for name, frame in (segments or {}).items()},
+        {name: frame for name, frame in by_segment},
     )
 
 
@@ -75,30 +78,32 @@ def position_frame(spark: SparkSession, catalogue: Catalogue) -> DataFrame:
     )
 
 
-def user_rows(history: DataFrame, pos: DataFrame, model: ALSModel | None, key: str = "user_idx") -> DataFrame:
-    """history(key, item_idx, rating) -> (key, user_key, history, weights, factor): the user's
+def user_rows(history: DataFrame, pos: DataFrame, model: ALSModel | None) -> DataFrame:
+    """history(user_idx, item_idx, rating) -> (user_idx, user_key, history, weights, factor): the user's
     items as catalogue positions, ordered, with their preference as the content profile's weight
     (never negative), and the user's ALS factor where the model has one."""
     joined = history.join(F.broadcast(pos.select("item_idx", "pos")), "item_idx")
-    lists = joined.groupBy(key).agg(F.array_sort(F.collect_list(F.struct("pos", "rating"))).alias("_h"))
+    lists = joined.groupBy("user_idx").agg(
+        F.array_sort(F.collect_list(F.struct("pos", "rating"))).alias("_h")
+    )
     rows = lists.select(
-        key,
-        F.col(key).cast("string").alias("user_key"),
+        "user_idx",
+        F.col("user_idx").cast("string").alias("user_key"),
         F.transform("_h", lambda h: h["pos"]).alias("history"),
         F.transform("_h", lambda h: F.greatest(h["rating"].cast("double"), F.lit(0.0))).alias("weights"),
     )
-    if model is None or key != "user_idx":
+    if model is None:
         return rows.withColumn("factor", F.lit(None).cast("array<float>"))
     factors = model.userFactors.select(F.col("id").alias("user_idx"), F.col("features").alias("factor"))
     return rows.join(factors, "user_idx", "left")
 
 
 def tier_weights_column(weights: dict[str, float]):
-    """The content weight of each row's `tier`, from {tier: weight}."""
-    column = F.lit(None).cast("double")
-    for name, value in sorted(weights.items()):
-        column = F.when(F.col("tier") == name, F.lit(float(value))).otherwise(column)
-    return column
+    """The content weight of each row's `tier`, from {tier: weight} (null for a tier without one)."""
+    lookup = F.create_map(
+        *[F.lit(x) for name, value in sorted(weights.items()) for x in (name, float(value))]
+    )
+    return lookup[F.col("tier")].cast("double")
 
 
 def scored_lists(
@@ -136,28 +141,44 @@ def tune_weights(
         .withColumn("weight", F.lit(None).cast("double"))
     )
     variants = {f"{w:g}": w for w in WEIGHT_GRID}
-    top = scored_lists(users, catalogue, pos, Policy(k=k, blend=blend, reasons=False), variants).cache()
-    scored = ranking_metrics_by(top, valid, k, tiers)
-    records = [
-        {"tier": tier, "weight": float(variant), f"ndcg@{k}": m[f"ndcg@{k}"], f"recall@{k}": m[f"recall@{k}"],
-         "n_users": m["n_users"]}
-        for (variant, tier), m in sorted(scored.items())
-    ]  # fmt: skip
+    top = scored_lists(users, catalogue, pos, Policy(k=k, blend=blend, reasons=False), variants)
     column = {"map": "ap"}.get(metric, metric)
-    values = (
+    # Every validation user's figures for every weight, in one job; a few thousand rows. Sorted,
+    # so that the means below add in the same order on every run (the records are published).
+    per_user = (
         per_user_metrics(top, valid, k, keys=["variant"])
         .join(tiers, "user_idx")
         .select(
-            F.col("variant").cast("double").alias("weight"), "user_idx", "tier", F.col(column).alias("value")
+            F.col("variant").cast("double").alias("weight"),
+            "user_idx",
+            "tier",
+            "ndcg",
+            "recall",
+            F.col(column).alias("value"),
         )
         .toPandas()
+        .sort_values(["weight", "user_idx"], kind="stable", ignore_index=True)
     )
-    top.unpersist()
     tiers.unpersist()
-    overall = choose_weight(values)
+    records = _grid_records(per_user, k)
+    overall = choose_weight(per_user)
     overall = 0.0 if overall is None else overall
-    chosen = {tier: choose_weight(values[values["tier"] == tier]) for tier in SCORED_TIERS}
+    chosen = {tier: choose_weight(per_user[per_user["tier"] == tier]) for tier in SCORED_TIERS}
     return {tier: (overall if weight is None else weight) for tier, weight in chosen.items()}, records
+
+
+def _grid_records(per_user: pd.DataFrame, k: int) -> list[dict]:
+    """The validation grid for the run's facts: per tier (and "all") and weight, the mean NDCG and
+    recall at k and the users averaged over."""
+    stacked = pd.concat([per_user, per_user.assign(tier="all")], ignore_index=True)
+    means = stacked.groupby(["tier", "weight"], sort=True).agg(
+        ndcg=("ndcg", "mean"), recall=("recall", "mean"), n_users=("user_idx", "size")
+    )
+    return [
+        {"tier": tier, "weight": float(weight), f"ndcg@{k}": float(row.ndcg), f"recall@{k}": float(row.recall),
+         "n_users": float(row.n_users)}
+        for (tier, weight), row in means.iterrows()
+    ]  # fmt: skip
 
 
 def choose_weight(values: pd.DataFrame) -> float | None:

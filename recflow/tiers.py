@@ -16,9 +16,6 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-TIERS = ("new", "cold", "warm", "heavy")
-# The tiers a trained model is evaluated and tuned on (a new user has nothing to hold out).
-SCORED_TIERS = ("cold", "warm", "heavy")
 _BUCKETS = 1_000_000
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 
-from recflow.config import Settings
+from recflow.config import SCORED_TIERS, Settings
 from recflow.facts import is_directory, read_facts
 from recflow.gate import decide
 from recflow.hybrid import Policy
@@ -33,7 +33,7 @@ from recflow.scoring import (
     tier_weights_column,
     user_rows,
 )
-from recflow.tiers import SCORED_TIERS, user_tiers
+from recflow.tiers import user_tiers
 
 log = logging.getLogger(__name__)
 

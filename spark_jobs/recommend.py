@@ -18,17 +18,17 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from recflow import analytics
-from recflow.config import Settings
+from recflow.config import BUSINESS_RULES, USER_TIERS, Settings
 from recflow.facts import is_directory, read_facts
 from recflow.features import preferences
-from recflow.hybrid import RULES, Policy, recommend_all
+from recflow.hybrid import Policy, recommend_all
 from recflow.idmap import mapping_path
 from recflow.jobs import run_job
 from recflow.models.baselines import popularity
 from recflow.scoring import item_table, load_catalogue, position_frame, tier_weights_column, user_rows
 from recflow.similarity import top_k_cosine
 from recflow.sources import SOURCES
-from recflow.tiers import TIERS, tier
+from recflow.tiers import tier
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,11 @@ def history(interactions: DataFrame, explicit: bool) -> DataFrame:
 
 def segments(
     touched: DataFrame, user_ids: DataFrame, users: DataFrame | None
-) -> tuple[DataFrame | None, dict]:
-    """(user_id -> segment, {segment: (item_idx, score)}): MovieLens' age groups, the popularity
+) -> tuple[DataFrame | None, DataFrame | None]:
+    """(user_id -> segment, (segment, item_idx, score)): MovieLens' age groups, the popularity
     within each by distinct users, scaled to the segment's most popular item."""
     if users is None or "age" not in users.columns:
-        return None, {}
+        return None, None
     members = users.select(
         F.col("user_id").cast("string").alias("user_id"),
         F.concat(F.lit("people aged "), analytics.age_group(F.col("age").cast("int"))).alias("segment"),
@@ -94,14 +94,13 @@ def segments(
         .groupBy("segment", "item_idx")
         .agg(F.countDistinct("user_id").alias("n"))
     )
-    scaled = counts.withColumn("score", F.col("n") / F.max("n").over(Window.partitionBy("segment"))).cache()
-    names = [row["segment"] for row in scaled.select("segment").distinct().collect()]
-    return members, {
-        name: scaled.where(F.col("segment") == name).select("item_idx", "score") for name in names
-    }
+    scaled = counts.select(
+        "segment", "item_idx", (F.col("n") / F.max("n").over(Window.partitionBy("segment"))).alias("score")
+    )
+    return members, scaled
 
 
-def available_items(interactions: DataFrame, items: DataFrame, days: int | None) -> set | None:
+def available_items(interactions: DataFrame, days: int | None) -> set | None:
     """Item ids with an interaction in the data's last `days` days (None: the rule is off)."""
     if days is None:
         return None
@@ -165,7 +164,7 @@ def transform(inputs: dict, settings: Settings) -> tuple[DataFrame, DataFrame, D
         model,
         popularity(inputs["prefs"]),
         blocked_ids=everyone,
-        available_ids=available_items(interactions, inputs["items"], settings.available_within_days),
+        available_ids=available_items(interactions, settings.available_within_days),
         segments=segment_scores,
     )
     pos = position_frame(spark, catalogue).cache()
@@ -173,22 +172,18 @@ def transform(inputs: dict, settings: Settings) -> tuple[DataFrame, DataFrame, D
         F.col("user_id").cast("string").alias("user_id"), F.col("user_idx").cast("int")
     )
     n_items = touched.where(F.col("rating") > 0).groupBy("user_idx").agg(F.count("*").alias("n_items"))
+    # user_rows keys users by user_idx; the lists are keyed by the source's user_id.
     known = (
         user_rows(touched, pos, model)
+        .drop("user_key")
         .join(user_ids, "user_idx")
         .join(n_items, "user_idx", "left")
-        .withColumn("user_key", F.col("user_id"))
     )
-    everybody = (
-        known.select("user_id")
-        .unionByName(
-            inputs["users"].select(F.col("user_id").cast("string"))
-            if inputs["users"] is not None
-            else known.select("user_id").limit(0)
-        )
-        .distinct()
-    )
-    users = everybody.join(known.drop("user_key"), "user_id", "left").withColumn("user_key", F.col("user_id"))
+    # Everyone in the data: users with interactions, and users the source lists without any.
+    everybody = known.select("user_id")
+    if inputs["users"] is not None:
+        everybody = everybody.unionByName(inputs["users"].select(F.col("user_id").cast("string"))).distinct()
+    users = everybody.join(known, "user_id", "left").withColumn("user_key", F.col("user_id"))
     if members is not None:
         users = users.join(members, "user_id", "left")
     else:
@@ -197,7 +192,9 @@ def transform(inputs: dict, settings: Settings) -> tuple[DataFrame, DataFrame, D
     users = users.withColumn(
         "tier", tier(F.col("n_items"), settings.cold_max_interactions, settings.heavy_min_interactions)
     ).withColumn("weight", tier_weights_column(weights))
-    to_positions = {pos_row["item_id"]: pos_row["pos"] for pos_row in pos.select("item_id", "pos").collect()}
+    # Read twice: by the scorer and for each list's tier and segment.
+    users = users.cache()
+    to_positions = {item_id: p for p, item_id in enumerate(catalogue.item_id)}
     own_blocks = {
         user: {to_positions[i] for i in items if i in to_positions} for user, items in per_user.items()
     }
@@ -290,7 +287,7 @@ def rule_log(removed: DataFrame, settings: Settings) -> list[dict]:
             "items_removed": int(counts[rule]["items"]) if rule in counts else 0,
             "users_affected": int(counts[rule]["users"]) if rule in counts else 0,
         }
-        for rule in RULES
+        for rule in BUSINESS_RULES
     ]
 
 
@@ -313,7 +310,7 @@ def recommend(spark, settings: Settings, ds: str) -> dict:
     return totals.asDict() | {
         "model_version": settings.model_version(ds),
         "rules": rules,
-        "tiers": {name: tiers.get(name, 0) for name in TIERS},
+        "tiers": {name: tiers.get(name, 0) for name in USER_TIERS},
         "sources": dict(sorted(sources.items())),
         "similar_items": spark.read.parquet(settings.lake_path("recs", "similar_items", ds)).count(),
     }

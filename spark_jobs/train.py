@@ -10,7 +10,7 @@ import time
 
 from pyspark.sql import functions as F
 
-from recflow.config import Settings
+from recflow.config import SCORED_TIERS, Settings
 from recflow.content import item_features
 from recflow.features import preferences
 from recflow.idmap import mapping_path
@@ -22,7 +22,7 @@ from recflow.models.rating import RatingModel, fit_rating_model
 from recflow.scoring import item_table, load_catalogue, tune_weights
 from recflow.sources import SOURCES
 from recflow.split import split
-from recflow.tiers import SCORED_TIERS, simulate_cold_users
+from recflow.tiers import simulate_cold_users
 from recflow.tuning import tune_ranker, tune_rating, validation_split
 
 SPLIT_TABLES = ("train", "test")
@@ -41,8 +41,9 @@ def extract_catalogue(spark, settings: Settings, ds: str):
 
 
 def tune_hybrid(spark, train, settings: Settings, ranker: dict, items, content, implicit: bool):
-    """({tier: content weight}, search record): fixed by the hybrid_weight Param, else each
-    tier's best on the validation split, with ALS refitted on train minus validation. The record
+    """({tier: content weight}, search record): fixed by the hybrid_weight Param, else chosen per
+    tier on the validation split (recflow.scoring.tune_weights: the one-standard-error rule), with
+    ALS refitted on train minus validation. The record
     has the shape of the ALS search's (metric, trials, seconds): one trial per tier and weight."""
     metric = settings.primary_metric if settings.primary_metric != "rmse" else "ndcg"
     if settings.hybrid_weight is not None:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from recflow.config import USER_TIERS as TIERS
 from recflow.config import Settings
 from recflow.facts import is_directory, lake_filesystem, read_facts, read_lake_table
 from recflow.warehouse.engine import make_engine
@@ -38,7 +39,6 @@ ANALYTICS_COLUMNS = {
 FACT_NAMES = ("validate_raw", "clean", "validate_clean", "train", "evaluate", "recommend", "analytics")
 # User tiers (by how much history the model has of a user) and the models compared within them:
 # the order of rows, bars and legends. Names the facts hold beyond these follow alphabetically.
-TIERS = ("new", "cold", "warm", "heavy")
 TIER_MODELS = ("als", "content", "hybrid", "popularity")
 # Where a served recommendation came from: the models, then the popularity fallbacks.
 REC_SOURCES = ("als", "content", "hybrid", "popular", "segment_popular")

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from recflow.config import USER_TIERS
 from recflow.warehouse.engine import dialect_dir, named_lock
 from recflow.warehouse.loaders import bulk_load, insert_rows, parallel_bulk_load, secondary_indexes_deferred
 from recflow.warehouse.migrate import migrate
@@ -56,7 +57,6 @@ _RECOMMENDATIONS = pa.schema(
 )
 # recommendations.user_tier (sql/mysql/007): how much history the user had, which decides the
 # source of the list. model_metrics.user_tier is one of these, or 'all' for every test user.
-USER_TIERS = ("new", "cold", "warm", "heavy")
 ALL_USERS = "all"
 # The similar items of a promoted run's model (recs/similar_items), minus dataset, model_version
 # and run_date, which publish adds.
@@ -258,9 +258,6 @@ _RULES = pa.schema(
         ("users_affected", pa.int64()),
     ]
 )
-# The rules the recommend step applies today; rule_log may name others (a new rule needs no
-# migration), but each at most once.
-RULES = ("seen", "blocklist", "availability", "diversity")
 _MODEL_REGISTRY = pa.schema(
     [
         *_RUN_KEY,

@@ -124,7 +124,9 @@ def test_a_new_item_without_interactions_is_recommended_through_its_content_neig
     # through the content score and through the factor folded in from d and e.
     row = SimpleNamespace(user_key="u", history=[3, 4], weights=[5.0, 5.0], factor=[0.5, 0.5], segment=None)
     for weight in (1.0, 0.5):
-        listed = [r[2] for r in score_user(cat, Policy(k=1, blend=0.0), row, {"serve": weight}) if r[6] is None]
+        listed = [
+            r[2] for r in score_user(cat, Policy(k=1, blend=0.0), row, {"serve": weight}) if r[6] is None
+        ]
         assert listed == [5], weight
     # ALS alone scores it with the folded-in factor too: the mean of d's and e's.
     als, _ = user_scores(cat, [0.5, 0.5], np.array([3, 4]), np.array([5.0, 5.0]), blend=0.0)
