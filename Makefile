@@ -25,7 +25,7 @@ export CONF
 DS ?= $(shell date -u +%F)
 export DS
 
-.PHONY: help demo test lint format clean services bi-reader
+.PHONY: help demo test lint format clean services system-packages bi-reader
 
 help:
 	@echo "make demo [CONF='{\"path\": \"...\"}'] [DS=YYYY-MM-DD]   run recommendations_daily once, end to end"
@@ -55,7 +55,11 @@ bi-reader: $(SYNCED)
 services:
 	@scripts/ensure_services.sh
 
-test: $(SYNCED) services
+# Chromium and its driver (the UI check), docker-compose (validates docker-compose.yaml).
+system-packages:
+	@scripts/install_system_packages.sh
+
+test: $(SYNCED) services system-packages
 	pytest
 
 lint: $(SYNCED)

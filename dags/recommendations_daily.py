@@ -13,7 +13,8 @@ from pathlib import Path
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, chain, task
-from recflow_callbacks import DURATION_KEY, record_duration
+from recflow_assets import PUBLISHED_RECOMMENDATIONS
+from recflow_callbacks import DURATION_KEY, record_duration, record_failure, record_retry
 
 from recflow.config import DEFAULT_EVENT_WEIGHTS
 
@@ -130,6 +131,10 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
+    # Every failed or retried attempt lands in the warehouse's pipeline_run_log, with the job's
+    # own error message, where analysts and on-call people look first.
+    "on_failure_callback": record_failure,
+    "on_retry_callback": record_retry,
 }
 
 with DAG(
@@ -185,15 +190,20 @@ with DAG(
 
         return publish_quality_run(Settings.from_params(params), ds)
 
-    @task(post_execute=record_duration)
-    def publish_recommendations(params=None, ds=None, run_id=None, ti=None) -> dict:
-        """Load recommendations, items, analytics, metrics and data quality into the warehouse atomically."""
+    @task(post_execute=record_duration, outlets=[PUBLISHED_RECOMMENDATIONS])
+    def publish_recommendations(params=None, ds=None, run_id=None, ti=None, outlet_events=None) -> dict:
+        """Load recommendations, items, analytics, metrics and data quality into the warehouse
+        atomically, then tell the Asset's consumers which dataset changed."""
         from recflow.config import Settings
         from recflow.publish_run import publish_run
 
         durations = ti.xcom_pull(task_ids=list(SPARK_TASKS), key=DURATION_KEY)
         timings = dict(zip(SPARK_TASKS, durations, strict=True))
-        return publish_run(Settings.from_params(params), ds, run_id, timings)
+        summary = publish_run(Settings.from_params(params), ds, run_id, timings)
+        outlet_events[PUBLISHED_RECOMMENDATIONS].extra = {
+            key: summary[key] for key in ("dataset", "run_date", "model_version", "status")
+        }
+        return summary
 
     @task
     def write_run_report(params=None, ds=None) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import sys
 import time
 from collections.abc import Callable
 
 from recflow.config import Settings
-from recflow.facts import write_facts
+from recflow.facts import read_facts, write_facts, write_facts_file
 
 Step = Callable[..., dict]
 
@@ -62,5 +63,42 @@ def run_job(
         if check is not None:
             check(facts)
         return facts
+    except Exception as error:
+        record_failure(settings, name, args.ds, error)
+        raise
     finally:
         spark.stop()
+
+
+FAILURES = "failures"
+
+
+def record_failure(settings: Settings, name: str, ds: str, error: BaseException) -> None:
+    """Leave the job's own error in the lake (``failures/<dataset>/<job>/dt=<ds>``).
+
+    spark-submit reports only an exit code to Airflow; this message is the one that names the
+    file, line and column, and the DAG's failure callback copies it into the warehouse run log."""
+    try:
+        write_facts_file(
+            settings.lake_path(FAILURES, name, ds),
+            {
+                "job": name,
+                "error_type": type(error).__name__,
+                "error": str(error),
+                "failed_at": datetime.datetime.now(datetime.UTC).isoformat(),
+            },
+        )
+    except Exception:  # the original error matters more than this record of it
+        logging.getLogger(name).exception("could not record the failure in the lake")
+
+
+def read_failure(settings: Settings, name: str, ds: str, since: datetime.datetime) -> dict | None:
+    """The error ``record_failure`` left for the job and date at or after ``since``, else None
+    (an older file belongs to an earlier attempt)."""
+    try:
+        failure = read_facts(settings.lake_path(FAILURES, name, ds))
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    if datetime.datetime.fromisoformat(failure["failed_at"]) < since:
+        return None
+    return failure

@@ -204,6 +204,8 @@ def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict
     summary = {
         "warehouse": engine.url.render_as_string(hide_password=True),
         "dataset": bundle.dataset,
+        "run_date": ds,
+        "status": run_status(bundle.promote, written),
         "model_version": bundle.model_version,
         "decision": bundle.registry["reason"],
         "chosen": bundle.registry["params"],
@@ -213,6 +215,14 @@ def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict
     }
     log.info("Published %s", summary)
     return summary
+
+
+def run_status(promoted: bool, written: dict) -> str:
+    """What the publish did with the run, as model_runs.status says it: published (now served),
+    rejected (the gate kept the champion) or superseded (a late run: a newer run is served)."""
+    if "late_after" in written:
+        return "superseded" if promoted else "rejected"
+    return "published" if promoted else "rejected"
 
 
 def sample_with_titles(bundle: PublishBundle, users: int) -> list[dict]:

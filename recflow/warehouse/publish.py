@@ -16,6 +16,12 @@ readers on a consistent state and a retry converges:
    one atomic RENAME TABLE; SQLite: one transaction);
 4. promoted runs only, in one transaction: mark the run 'published' and make it the
    dataset's only champion in model_registry.
+
+A late run (the warehouse already holds a run of the dataset with a later run_date, as when a
+backfill or a re-run of an old date finishes after newer runs) records only its own run facts:
+the dataset's current state (recommendations, similar items, champion, snapshots and daily
+aggregates) stays the newest run's, so a backfill in any order leaves one consistent set. A late
+run the gate promoted says 'superseded' in model_runs.
 """
 
 from __future__ import annotations
@@ -318,8 +324,9 @@ class PublishBundle:
         return f"{self.dataset}/{self.run_date.isoformat()}"
 
 
-def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int]:
-    """Publish ``bundle``; return the rows written per table.
+def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int | str]:
+    """Publish ``bundle``; return the rows written per table (and ``late_after``, the newer
+    run_date, for a late run).
 
     A rejected run (``promote`` False) writes its facts and registry row but leaves the
     recommendations and similar items alone and reports 0 for them.
@@ -343,6 +350,9 @@ def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[st
                     f"{bundle.run_id} is the champion of {bundle.dataset}: a rejected re-run cannot replace "
                     "the record of the model being served (promote it, or keep the published run)"
                 )
+            newer = _newer_run_date(conn, bundle)
+            if newer is not None:
+                return _publish_late(conn, bundle, facts, newer, is_champion)
             # Keep the row's flag until step 4, so re-publishing the champion never leaves the
             # dataset without one; a rejected run is never the champion.
             facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
@@ -570,6 +580,41 @@ def _registry_rows(bundle: PublishBundle, is_champion: bool) -> pa.Table:
         "is_champion": is_champion,
     }
     return pa.Table.from_pylist([row], schema=_MODEL_REGISTRY)
+
+
+# The dataset's current state, which only the newest run may replace: snapshots, daily
+# aggregates (a newer run recomputes the same days from more data) and the model outputs.
+_DATASET_STATE = (*SNAPSHOTS, *DAILY_KEYS)
+
+
+def _newer_run_date(conn: sa.Connection, bundle: PublishBundle) -> str | None:
+    """The latest run_date of the dataset after the bundle's, if the warehouse holds one."""
+    newest = conn.execute(
+        sa.text("SELECT MAX(run_date) FROM model_runs WHERE dataset = :dataset AND run_date > :run_date"),
+        {"dataset": bundle.dataset, "run_date": _iso(bundle)},
+    ).scalar_one_or_none()
+    return None if newest is None else str(newest)
+
+
+def _publish_late(
+    conn: sa.Connection, bundle: PublishBundle, facts: dict[str, pa.Table], newer: str, is_champion: bool
+) -> dict:
+    """Record a late run's own facts (model_runs, metrics, rules, quality, its registry row) and
+    nothing of the dataset's current state, which belongs to the run of ``newer``.
+
+    A late re-run of the champion (newer runs were all rejected) stays the published champion:
+    its recommendations are the ones being served."""
+    if bundle.promote:
+        runs = facts["model_runs"]
+        status = runs.schema.get_field_index("status")
+        value = "published" if is_champion else "superseded"
+        facts["model_runs"] = runs.set_column(status, "status", pa.array([value], pa.string()))
+    facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
+    counts = {
+        table: _replace(conn, table, rows, bundle) if table not in _DATASET_STATE else 0
+        for table, rows in facts.items()
+    }
+    return counts | {"similar_items": 0, "recommendations": 0, "late_after": newer}
 
 
 def _is_champion(conn: sa.Connection, bundle: PublishBundle) -> bool:

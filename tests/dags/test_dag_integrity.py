@@ -138,3 +138,41 @@ def test_dag_file_parses_without_heavy_imports():
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), (
         f"heavy modules imported at parse time: {out.stdout}"
     )
+
+
+def test_every_task_records_its_failures_in_the_run_log(dagbag):
+    from recflow_callbacks import record_failure, record_retry
+
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            assert record_failure in _callbacks(task.on_failure_callback), f"{dag.dag_id}.{task.task_id}"
+            assert record_retry in _callbacks(task.on_retry_callback), f"{dag.dag_id}.{task.task_id}"
+
+
+def _callbacks(callback) -> list:
+    return callback if isinstance(callback, list) else [callback]
+
+
+def test_publish_updates_the_asset_the_bi_refresh_is_scheduled_on(dagbag):
+    from recflow_assets import PUBLISHED_RECOMMENDATIONS
+
+    publish = dagbag.dags[DAG_ID].get_task("publish_recommendations")
+    assert publish.outlets == [PUBLISHED_RECOMMENDATIONS]
+    refresh = dagbag.dags["recommendations_bi_refresh"]
+    assert list(refresh.timetable.asset_condition.objects) == [PUBLISHED_RECOMMENDATIONS]
+    assert refresh.get_task("refresh_bi_extracts").upstream_task_ids == {"check_served_sets"}
+    # Only the daily DAG writes the Asset: nothing else may wake the refresh.
+    writers = [(d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.outlets]
+    assert writers == [(DAG_ID, "publish_recommendations")]
+
+
+def test_the_trigger_form_explains_every_param(dagbag):
+    """The UI builds its trigger form from these schemas: each field needs a title, a
+    description and a type; a field with a fixed set of values offers it as a drop-down."""
+    params = dagbag.dags[DAG_ID].params
+    for name in params.keys():
+        param = params.get_param(name)
+        assert param.schema.get("title") and param.description and param.schema.get("type"), name
+    for name in ("source", "feedback", "split", "primary_metric"):
+        assert params.get_param(name).schema["enum"], name
+    assert params.get_param("force_publish").schema["type"] == "boolean"

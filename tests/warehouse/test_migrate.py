@@ -116,6 +116,10 @@ EXPECTED_COLUMNS = {
     "recommendation_rules": [
         "dataset", "run_date", "model_version", "rule", "enabled", "setting", "items_removed", "users_affected",
     ],
+    "pipeline_run_log": [
+        "dag_id", "dag_run_id", "task_id", "try_number", "dataset", "run_date", "state", "error_type", "error",
+        "log_url", "logged_at",
+    ],
 }  # fmt: skip
 MIGRATIONS = [
     "001_core",
@@ -128,6 +132,7 @@ MIGRATIONS = [
     "008_model_metrics_user_tier",
     "009_recommendation_rules",
     "010_recommendation_views",
+    "011_pipeline_run_log",
 ]
 BI_VIEWS = [
     "v_activity_by_hour", "v_blocklist", "v_category_daily", "v_daily_kpis", "v_data_quality", "v_funnel_daily",
@@ -151,6 +156,7 @@ EXPECTED_KEYS = {
     "similar_items": ["dataset", "item_id", "rank"],
     "recommendation_blocklist": ["dataset", "item_id", "user_id"],
     "recommendation_rules": ["dataset", "run_date", "rule"],
+    "pipeline_run_log": ["dag_id", "dag_run_id", "task_id", "try_number"],
 }
 
 
