@@ -19,9 +19,16 @@ DEFAULTS = {
 
 
 def get_spark(app_name: str, checkpoint_dir: str | None = None) -> SparkSession:
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
 
     builder = SparkSession.builder.appName(app_name)
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Under spark-submit the driver JVM is already up and holds what the launcher set
+        # (--conf, the cluster's spark-defaults.conf). Connect to it before reading it: a
+        # SparkConf() made before that is an empty Python dict, and every default below then
+        # silently overrode the deployment's own settings (a cluster's shuffle partitions).
+        # Connecting starts nothing; getOrCreate() would do the same a few lines down.
+        SparkContext._ensure_initialized()
     # SparkConf() holds what the launcher set (spark-submit --conf, spark-defaults.conf); our
     # defaults only fill the gaps. Set on the builder because some (console progress) are
     # read only when the context starts.
