@@ -221,7 +221,7 @@ def run_status(promoted: bool, written: dict) -> str:
     """What the publish did with the run, as model_runs.status says it: published (now served),
     rejected (the gate kept the champion) or superseded (a late run: a newer run is served)."""
     if "late_after" in written:
-        return "superseded" if promoted else "rejected"
+        return written["status"]
     return "published" if promoted else "rejected"
 
 

@@ -325,8 +325,8 @@ class PublishBundle:
 
 
 def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int | str]:
-    """Publish ``bundle``; return the rows written per table (and ``late_after``, the newer
-    run_date, for a late run).
+    """Publish ``bundle``; return the rows written per table (and, for a late run,
+    ``late_after``, the newer run_date, and ``status``, what model_runs says of it).
 
     A rejected run (``promote`` False) writes its facts and registry row but leaves the
     recommendations and similar items alone and reports 0 for them.
@@ -604,17 +604,17 @@ def _publish_late(
 
     A late re-run of the champion (newer runs were all rejected) stays the published champion:
     its recommendations are the ones being served."""
+    status = ("published" if is_champion else "superseded") if bundle.promote else "rejected"
     if bundle.promote:
         runs = facts["model_runs"]
-        status = runs.schema.get_field_index("status")
-        value = "published" if is_champion else "superseded"
-        facts["model_runs"] = runs.set_column(status, "status", pa.array([value], pa.string()))
+        column = runs.schema.get_field_index("status")
+        facts["model_runs"] = runs.set_column(column, "status", pa.array([status], pa.string()))
     facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
     counts = {
         table: _replace(conn, table, rows, bundle) if table not in _DATASET_STATE else 0
         for table, rows in facts.items()
     }
-    return counts | {"similar_items": 0, "recommendations": 0, "late_after": newer}
+    return counts | {"similar_items": 0, "recommendations": 0, "late_after": newer, "status": status}
 
 
 def _is_champion(conn: sa.Connection, bundle: PublishBundle) -> bool:
