@@ -97,8 +97,7 @@ class AirflowServices:
 
     Everything Airflow writes (airflow.cfg, logs, the passwords file) goes under `home`, which is
     also the services' working directory (Spark's derby.log and spark-warehouse land there).
-    `extra_env` is applied last, so it can override any setting here; a value of None removes
-    the variable (an inherited AIRFLOW_CONN_* that would hide the metadata database's connection)."""
+    `extra_env` is applied last, so it can override any setting here."""
 
     def __init__(
         self,
@@ -106,7 +105,7 @@ class AirflowServices:
         dags_folder: Path,
         plugins_folder: Path,
         sql_alchemy_conn: str,
-        extra_env: dict[str, str | None] | None = None,
+        extra_env: dict[str, str] | None = None,
         *,
         triggerer: bool = False,
         scheduled_runs: bool = True,
@@ -140,8 +139,6 @@ class AirflowServices:
         inherited = {
             k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME" and not k.startswith("AIRFLOW__")
         }
-        dropped = {k for k, v in self.extra_env.items() if v is None}
-        inherited = {k: v for k, v in inherited.items() if k not in dropped}
         return {
             **inherited,
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -183,7 +180,8 @@ class AirflowServices:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(self.scheduled_runs),
             # Nothing written next to the DAG and plugin files (the repository's, usually).
             "PYTHONDONTWRITEBYTECODE": "1",
-        } | {k: v for k, v in self.extra_env.items() if v is not None}
+            **self.extra_env,
+        }
 
     @property
     def _passwords_file(self) -> Path:
@@ -473,18 +471,6 @@ class AirflowClient:
 
     def unpause(self, dag_id: str) -> dict:
         return self.request("PATCH", f"/dags/{_seg(dag_id)}", json={"is_paused": False})
-
-    # Connections
-
-    def put_connection(self, conn_id: str, **fields: Any) -> dict:
-        """Create or replace a connection, as an operator does in Admin > Connections. Tasks read
-        it from the metadata database when they start, so the next task sees the change."""
-        try:
-            self.request("DELETE", f"/connections/{_seg(conn_id)}")
-        except requests.HTTPError as error:
-            if error.response is None or error.response.status_code != 404:
-                raise
-        return self.request("POST", "/connections", json={"connection_id": conn_id, **fields})
 
     # DAG runs
 

@@ -59,15 +59,10 @@ class ClusterInfo:
         return int(self.master_url.rsplit(":", 1)[1])
 
     @property
-    def connection(self) -> dict:
-        """The fields of a `spark_default` connection that submits here. The Spark provider's
-        hook joins host and port into `--master spark://127.0.0.1:<port>`."""
-        return {"conn_type": "spark", "host": f"spark://{self.host}", "port": self.port}
-
-    @property
     def airflow_conn(self) -> str:
-        """The same connection as an AIRFLOW_CONN_SPARK_DEFAULT value."""
-        return json.dumps(self.connection)
+        """The `spark_default` connection (AIRFLOW_CONN_SPARK_DEFAULT) that submits here. The
+        Spark provider's hook joins host and port into `--master spark://127.0.0.1:<port>`."""
+        return json.dumps({"conn_type": "spark", "host": f"spark://{self.host}", "port": self.port})
 
     def status(self) -> dict:
         """The master's JSON status: workers, activeapps, completedapps, ..."""
