@@ -16,7 +16,14 @@ from airflow.sdk import DAG, Param, chain, task
 from recflow_assets import PUBLISHED_RECOMMENDATIONS
 from recflow_callbacks import DURATION_KEY, record_duration, record_failure, record_retry
 
-from recflow.config import DEFAULT_EVENT_WEIGHTS
+from recflow.config import (
+    DATASET_NAME_PATTERN,
+    DEFAULT_EVENT_WEIGHTS,
+    MAX_PATH_CHARS,
+    bounds_schema,
+    event_weights_schema,
+    search_space_schema,
+)
 
 SPARK_JOBS = Path(__file__).resolve().parents[1] / "spark_jobs"
 
@@ -41,86 +48,88 @@ PARAMS = {
     "source": Param("movielens", type="string", enum=["movielens", "ecommerce", "tv"], title="Source",
                     description="Kind of business data: movielens (ratings), ecommerce (REES46 or Retailrocket "
                                 "events), tv (viewing logs with an optional channel catalogue)."),
-    "path": Param(None, type=["null", "string"], title="Path",
-                  description="Folder (or, for ecommerce and tv, one file) in one of the source's layouts, or a "
+    "path": Param(None, type=["null", "string"], title="Path", minLength=1, maxLength=MAX_PATH_CHARS,
+                  description="Folder (or, for ecommerce and tv, one file) in one of the source's layouts, inside "
+                              "the deployment's input folders (RECFLOW_INPUT_ROOTS; relative: to the first), or a "
                               "MovieLens set to download (ml-100k, ml-1m, ml-latest-small). Empty: the generated sample."),
-    "dataset": Param(None, type=["null", "string"], title="Dataset name", maxLength=64,
+    "dataset": Param(None, type=["null", "string"], title="Dataset name", pattern=DATASET_NAME_PATTERN,
+                     minLength=1, maxLength=64,
                      description="Name the results are published under (default: the source). Use one per "
-                                 "id space, e.g. ml-100k and ml-1m."),
-    "top_k": Param(10, type="integer", minimum=1, maximum=500, title="Top K",
+                                 "id space, e.g. ml-100k and ml-1m: letters, digits, '-' and '_'."),
+    "top_k": Param(10, type="integer", **bounds_schema("top_k"), title="Top K",
                    description="Recommendations per user."),
     "feedback": Param("implicit", type="string", enum=["implicit", "explicit"], title="Feedback",
                       description="implicit: ALS on ratings as confidence (best ranking); explicit: ALS on rating values."),
-    "rank": Param(64, type="integer", minimum=1, maximum=500, title="ALS rank", description="Latent factors."),
-    "reg_param": Param(0.3, type="number", minimum=0, title="ALS regParam", description="L2 regularisation."),
-    "alpha": Param(2.0, type="number", minimum=0, title="ALS alpha", description="Implicit confidence scale."),
-    "max_iter": Param(15, type="integer", minimum=1, maximum=100, title="ALS maxIter",
+    "rank": Param(64, type="integer", **bounds_schema("rank"), title="ALS rank", description="Latent factors."),
+    "reg_param": Param(0.3, type="number", **bounds_schema("reg_param"), title="ALS regParam", description="L2 regularisation."),
+    "alpha": Param(2.0, type="number", **bounds_schema("alpha"), title="ALS alpha", description="Implicit confidence scale."),
+    "max_iter": Param(15, type="integer", **bounds_schema("max_iter"), title="ALS maxIter",
                       description="Alternating iterations."),
-    "blend": Param(0.6, type="number", minimum=0, title="Popularity blend",
+    "blend": Param(0.6, type="number", **bounds_schema("blend"), title="Popularity blend",
                    description="Weight of log-scaled popularity added to the ALS score."),
-    "rating_rank": Param(20, type="integer", minimum=1, title="Rating model rank",
+    "rating_rank": Param(20, type="integer", **bounds_schema("rating_rank"), title="Rating model rank",
                          description="Explicit ALS for predicted ratings (RMSE/MAE), blended with the biases."),
-    "rating_reg_param": Param(0.1, type="number", minimum=0, title="Rating model regParam",
+    "rating_reg_param": Param(0.1, type="number", **bounds_schema("rating_reg_param"), title="Rating model regParam",
                               description="Explicit ALS regularisation."),
-    "rating_max_iter": Param(15, type="integer", minimum=1, maximum=100, title="Rating model maxIter",
+    "rating_max_iter": Param(15, type="integer", **bounds_schema("rating_max_iter"), title="Rating model maxIter",
                              description="Explicit ALS iterations."),
-    "seed": Param(42, type="integer", title="Seed", description="Seeds the split, the search and ALS: same seed, same result."),
+    "seed": Param(42, type="integer", **bounds_schema("seed"), title="Seed", description="Seeds the split, the search and ALS: same seed, same result."),
     "split": Param("random", type="string", enum=["random", "stratified", "temporal"], title="Split",
                    description="random pairs; stratified: a fraction of each user's rows; temporal: each "
                                "user's last N rows, or every row from a date on."),
-    "test_fraction": Param(0.2, type="number", exclusiveMinimum=0, exclusiveMaximum=1, title="Test fraction",
+    "test_fraction": Param(0.2, type="number", **bounds_schema("test_fraction"), title="Test fraction",
                            description="Random and stratified splits: share held out for evaluation."),
-    "test_last_n": Param(1, type="integer", minimum=1, title="Temporal: last N",
+    "test_last_n": Param(1, type="integer", **bounds_schema("test_last_n"), title="Temporal: last N",
                          description="Temporal split: each user's last N rows are the test set."),
     "test_since": Param(None, type=["null", "string"], format="date", title="Temporal: test from",
                         description="Temporal split: every row from this date (UTC) on is test; overrides last N."),
-    "tuning_trials": Param(6, type="integer", minimum=0, maximum=200, title="Search trials",
+    "tuning_trials": Param(6, type="integer", **bounds_schema("tuning_trials"), title="Search trials",
                            description="Seeded hyperparameter trials per model on a validation split; 0: no search."),
-    "search_space": Param({}, type="object", title="Search space",
+    "search_space": Param({}, type="object", **search_space_schema(), title="Search space",
                           description='Param name -> candidate values, e.g. {"rank": [32, 64], "alpha": [1, 5]}; '
                                       "names left out use the built-in grid."),
     "primary_metric": Param("ndcg", type="string", enum=["ndcg", "precision", "recall", "map", "rmse"],
                             title="Primary metric", description="What the champion/challenger gate compares (at Top K)."),
-    "champion_tolerance": Param(0.01, type="number", minimum=0, title="Champion tolerance",
+    "champion_tolerance": Param(0.01, type="number", **bounds_schema("champion_tolerance"), title="Champion tolerance",
                                 description="A new model may be this much worse than the champion and still publish."),
     "force_publish": Param(False, type="boolean", title="Force publish",
                            description="Publish the new model even if the gate would keep the champion."),
-    "max_bad_row_fraction": Param(0.01, type="number", minimum=0, maximum=1, title="Max bad row fraction",
+    "max_bad_row_fraction": Param(0.01, type="number", **bounds_schema("max_bad_row_fraction"), title="Max bad row fraction",
                                   description="Above this share of bad rows a file is rejected; below, bad rows are quarantined."),
     "source_time_zone": Param("UTC", type="string", title="Source time zone",
                               description="IANA zone of timestamps written without one (TV program dates)."),
-    "max_events_per_user_day": Param(1000, type="integer", minimum=1, title="Bot limit",
+    "max_events_per_user_day": Param(1000, type="integer", **bounds_schema("max_events_per_user_day"), title="Bot limit",
                                      description="Event sources: a user with more events in a day is a bot; "
                                                  "those rows are quarantined."),
-    "event_weights": Param(dict(DEFAULT_EVENT_WEIGHTS), type="object",
+    "event_weights": Param(dict(DEFAULT_EVENT_WEIGHTS), type="object", **event_weights_schema(),
                            title="Event weights", description="E-commerce implicit feedback per event type; "
                            "a partial object overrides only the types it names."),
-    "watch_time_cap_s": Param(3600, type="integer", minimum=1, maximum=3600, title="Watch time cap (s)",
+    "watch_time_cap_s": Param(3600, type="integer", **bounds_schema("watch_time_cap_s"), title="Watch time cap (s)",
                               description="TV: seconds per program hour beyond this count as this."),
-    "min_user_interactions": Param(1, type="integer", minimum=1, title="Min user support",
+    "min_user_interactions": Param(1, type="integer", **bounds_schema("min_user_interactions"), title="Min user support",
                                    description="Users with fewer distinct items are left out of training."),
-    "min_item_interactions": Param(1, type="integer", minimum=1, title="Min item support",
+    "min_item_interactions": Param(1, type="integer", **bounds_schema("min_item_interactions"), title="Min item support",
                                    description="Items with fewer distinct users are left out of training."),
-    "cold_max_interactions": Param(5, type="integer", minimum=1, title="Cold user: max items",
+    "cold_max_interactions": Param(5, type="integer", **bounds_schema("cold_max_interactions"), title="Cold user: max items",
                                    description="Users with at most this many items are cold: the content model "
                                                "carries most of their hybrid."),
-    "heavy_min_interactions": Param(100, type="integer", minimum=2, title="Heavy user: min items",
+    "heavy_min_interactions": Param(100, type="integer", **bounds_schema("heavy_min_interactions"), title="Heavy user: min items",
                                     description="Users with at least this many items are heavy; in between, warm."),
-    "cold_user_fraction": Param(0.1, type="number", minimum=0, exclusiveMaximum=1, title="Simulated cold users",
+    "cold_user_fraction": Param(0.1, type="number", **bounds_schema("cold_user_fraction"), title="Simulated cold users",
                                 description="Evaluation: share of users cut to their first few training items, "
                                             "so the cold tier is measured."),
-    "hybrid_weight": Param(None, type=["null", "number"], minimum=0, maximum=1, title="Hybrid content weight",
+    "hybrid_weight": Param(None, type=["null", "number"], **bounds_schema("hybrid_weight"), title="Hybrid content weight",
                            description="Weight of the content score in the ALS + content hybrid (0: ALS alone, "
                                        "1: content alone). Empty: tuned per tier on validation."),
-    "max_per_category": Param(0, type="integer", minimum=0, title="Diversity cap",
+    "max_per_category": Param(0, type="integer", **bounds_schema("max_per_category"), title="Diversity cap",
                               description="At most this many items of one category (genre, category_code, "
                                           "channel genre) per list; 0: no cap."),
-    "available_within_days": Param(None, type=["null", "integer"], minimum=1, title="Availability window (days)",
+    "available_within_days": Param(None, type=["null", "integer"], **bounds_schema("available_within_days"), title="Availability window (days)",
                                    description="Recommend only items with an interaction in the data's last N "
                                                "days. Empty: every item is available."),
-    "max_row_count_change": Param(0.5, type="number", minimum=0, title="Max row count change",
+    "max_row_count_change": Param(0.5, type="number", **bounds_schema("max_row_count_change"), title="Max row count change",
                                   description="Warn when clean rows move more than this share from the previous run."),
-    "max_event_mix_change": Param(0.1, type="number", minimum=0, maximum=1, title="Max event mix change",
+    "max_event_mix_change": Param(0.1, type="number", **bounds_schema("max_event_mix_change"), title="Max event mix change",
                                   description="Warn when an event type's share moves more than this from the previous run."),
 }  # fmt: skip
 

@@ -11,7 +11,9 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,172 @@ SCORED_TIERS = ("cold", "warm", "heavy")
 # The business rules the recommend step applies after scoring, in their order (recflow.hybrid).
 BUSINESS_RULES = ("seen", "blocklist", "availability", "diversity")
 
+# A dataset name becomes a folder of the lake, of the reports and the BI extracts, and a key of
+# every warehouse table (VARCHAR(64)): letters, digits, '-' and '_' only, so that no name can
+# climb out of its folder ('..', '/', '\\'), smuggle a NUL or be empty. The DAG's trigger form
+# applies the same pattern. It ends with "(?![\s\S])", not "$": Python's "$" (which the form's
+# JSON-schema check uses) also matches before a final newline, so "movielens\n" would pass.
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?![\s\S])"
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
+# Longest `path` Param accepted (PATH_MAX on Linux).
+MAX_PATH_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric run Param must lie in; None: unbounded on that side. The trigger
+    form's JSON schema (dags/) and Settings.check both read it, and so do the values of
+    `search_space`, which stand in for the same Params."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+    def schema(self) -> dict[str, float]:
+        """The JSON-schema keywords of this range."""
+        schema = {}
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
+        return schema
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is out of range (in words), or None when it is in."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return "a finite number"
+        low, high = self.minimum, self.maximum
+        if low is not None and (value <= low if self.exclusive_minimum else value < low):
+            return f"{'above' if self.exclusive_minimum else 'at least'} {low}"
+        if high is not None and (value >= high if self.exclusive_maximum else value > high):
+            return f"{'below' if self.exclusive_maximum else 'at most'} {high}"
+        return None
+
+
+# Every numeric run Param's range. A nullable Param (hybrid_weight, available_within_days) is
+# checked when it is set. Every float Param has a maximum, generous but finite, so that the
+# trigger form refuses Infinity too (JSON Schema cannot refuse NaN: Settings.check does).
+BOUNDS = {
+    "top_k": Bound(1, 500),
+    "rank": Bound(1, 500),
+    "reg_param": Bound(0, 100),
+    "alpha": Bound(0, 1000),
+    "max_iter": Bound(1, 100),
+    "blend": Bound(0, 100),
+    # Spark seeds are Java longs.
+    "seed": Bound(-(2**63), 2**63 - 1),
+    "rating_rank": Bound(1, 500),
+    "rating_reg_param": Bound(0, 100),
+    "rating_max_iter": Bound(1, 100),
+    "test_fraction": Bound(0, 1, exclusive_minimum=True, exclusive_maximum=True),
+    "test_last_n": Bound(1),
+    "tuning_trials": Bound(0, 200),
+    "champion_tolerance": Bound(0, 10),
+    "cold_max_interactions": Bound(1),
+    "heavy_min_interactions": Bound(2),
+    "cold_user_fraction": Bound(0, 1, exclusive_maximum=True),
+    "hybrid_weight": Bound(0, 1),
+    "max_per_category": Bound(0),
+    "available_within_days": Bound(1),
+    "max_bad_row_fraction": Bound(0, 1),
+    "max_events_per_user_day": Bound(1),
+    "max_row_count_change": Bound(0, 100),
+    "max_event_mix_change": Bound(0, 1),
+    "watch_time_cap_s": Bound(1, 3600),
+    "min_user_interactions": Bound(1),
+    "min_item_interactions": Bound(1),
+    "sample_users": Bound(1),
+    "sample_items": Bound(1),
+}
+# The Params `search_space` may give candidate values for (recflow.tuning.DEFAULT_SPACE), at most
+# SEARCH_MAX_VALUES each and SEARCH_MAX_POINTS grid points in all: the search enumerates the
+# grid before drawing its trials, so a grid of 50 values for each of 8 Params (4e13 points)
+# would never get to train anything.
+SEARCH_PARAMS = (
+    "rank", "reg_param", "alpha", "max_iter", "blend", "rating_rank", "rating_reg_param", "rating_max_iter",
+)  # fmt: skip
+SEARCH_MAX_VALUES = 20
+SEARCH_MAX_POINTS = 100_000
+# Weights of e-commerce event types: any finite number in this range (negative: a removal).
+EVENT_WEIGHT_BOUND = Bound(-1000, 1000)
+
+
+def bounds_schema(name: str) -> dict[str, float]:
+    """The JSON-schema range keywords of the numeric Param ``name``, for the trigger form."""
+    return BOUNDS[name].schema()
+
+
+def search_space_schema() -> dict[str, Any]:
+    """The trigger form's JSON schema of `search_space`: the searchable Params only (a typo such
+    as "rnak" is refused, not ignored), each a short list of values the Param itself accepts."""
+    integer = {f.name for f in dataclasses.fields(Settings) if f.type == "int"}
+    return {
+        "additionalProperties": False,
+        "properties": {
+            name: {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": SEARCH_MAX_VALUES,
+                "items": {"type": "integer" if name in integer else "number", **bounds_schema(name)},
+            }
+            for name in SEARCH_PARAMS
+        },
+    }
+
+
+def event_weights_schema() -> dict[str, Any]:
+    """The trigger form's JSON schema of `event_weights`: known event types, bounded weights."""
+    return {
+        "additionalProperties": False,
+        "properties": {
+            event: {"type": "number", **EVENT_WEIGHT_BOUND.schema()} for event in DEFAULT_EVENT_WEIGHTS
+        },
+    }
+
+
+def check_date(ds: object) -> str:
+    """``ds`` if it is a logical date YYYY-MM-DD, else ValueError (it is part of every path)."""
+    try:
+        if isinstance(ds, str) and len(ds) == 10 and datetime.date.fromisoformat(ds):
+            return ds
+    except ValueError:
+        pass
+    raise ValueError(f"the logical date must be YYYY-MM-DD, got {ds!r}")
+
+
+def check_dataset_name(name: object, what: str = "dataset") -> str:
+    """``name`` if it is a safe dataset name (DATASET_NAME_PATTERN), else ValueError naming ``what``."""
+    if not isinstance(name, str) or not _DATASET_NAME.match(name):
+        raise ValueError(
+            f"Run parameter {what!r} must be 1 to 64 letters, digits, '-' or '_', starting with a letter or "
+            f"digit (it names folders of the lake and rows of the warehouse), got {name!r}"
+        )
+    return name
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+# How long a BI session that locks what it reads may hold a publish up (recflow.warehouse.
+# blocking_readers): an ordinary query never locks, so only a misuse waits this long.
+DEFAULT_BLOCKING_READER_GRACE_S = 3.0
+
+
+def _grace(value: str | None) -> float | None:
+    if value is None:
+        return DEFAULT_BLOCKING_READER_GRACE_S
+    if value.strip().lower() == "off":
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"RECFLOW_BLOCKING_READER_GRACE_S must be seconds (>= 0) or 'off', got {value!r}")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -133,6 +297,15 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("RECFLOW_DATA_DIR", str(PROJECT_ROOT / "data"))))
     lake_uri: str | None = field(default_factory=lambda: _env("RECFLOW_LAKE_URI"))
     warehouse_url: str | None = field(default_factory=lambda: _env("RECFLOW_WAREHOUSE_URL"))
+    # The folders a run's `path` may point into (os.pathsep-separated); unset: <data_dir>/inputs.
+    # A Param typed into the trigger form must not read any file the worker can read (a
+    # .pgpass, another team's data): the operator decides where input lands.
+    input_roots: str | None = field(default_factory=lambda: _env("RECFLOW_INPUT_ROOTS"))
+    # Seconds a BI session that locks what it reads may hold a publish up before it is ended
+    # (recflow.warehouse.blocking_readers); "off": never end one, the publish waits.
+    blocking_reader_grace_s: float | None = field(
+        default_factory=lambda: _grace(_env("RECFLOW_BLOCKING_READER_GRACE_S"))
+    )
 
     PARAM_FIELDS = (
         "source", "path", "dataset", "top_k", "feedback", "rank", "reg_param", "alpha", "max_iter", "blend",
@@ -151,8 +324,9 @@ class Settings:
         trigger form must not silently fall back to a default."""
         if isinstance(params, str):
             params = json.loads(params) if params.strip() else {}
-        # An emptied field in the trigger form arrives as "": it means "use the default".
-        params = {k: v for k, v in (params or {}).items() if v is not None and v != ""}
+        # None means "not given" (Airflow 3's form sends null for an emptied field), and so does ""
+        # from a hand-written conf, except for the dataset: an empty name is not a name.
+        params = {k: v for k, v in (params or {}).items() if v is not None and (v != "" or k == "dataset")}
         unknown = sorted(set(params) - set(cls.PARAM_FIELDS))
         if unknown:
             raise ValueError(f"Unknown run parameter(s) {unknown}; known: {list(cls.PARAM_FIELDS)}")
@@ -163,6 +337,7 @@ class Settings:
         return settings
 
     def check(self) -> None:
+        """Raise ValueError, naming the Param, for any value a run cannot use."""
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.feedback not in FEEDBACK:
@@ -171,68 +346,128 @@ class Settings:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if self.primary_metric not in PRIMARY_METRICS:
             raise ValueError(f"primary_metric must be one of {PRIMARY_METRICS}, got {self.primary_metric!r}")
+        if self.dataset is not None:
+            check_dataset_name(self.dataset)
+        if self.path is not None and (not 0 < len(self.path) <= MAX_PATH_CHARS or "\x00" in self.path):
+            raise ValueError(
+                f"Run parameter 'path' must be 1 to {MAX_PATH_CHARS} characters without NUL, got {self.path[:100]!r}"
+            )
         if self.test_since is not None:
             try:
                 datetime.date.fromisoformat(self.test_since)
             except ValueError:
                 raise ValueError(f"test_since must be a date YYYY-MM-DD, got {self.test_since!r}") from None
-        if not 0 < self.test_fraction < 1:
-            raise ValueError(f"test_fraction must be between 0 and 1, got {self.test_fraction}")
+        for name, bound in BOUNDS.items():
+            value = getattr(self, name)
+            problem = None if value is None else bound.problem(value)
+            if problem:
+                raise ValueError(f"Run parameter {name!r} must be {problem}, got {value!r}")
         unknown_events = sorted(set(self.event_weights) - set(DEFAULT_EVENT_WEIGHTS))
         if unknown_events:
             raise ValueError(
-                f"event_weights names unknown event type(s) {unknown_events}; known: {list(DEFAULT_EVENT_WEIGHTS)}"
+                f"Run parameter 'event_weights' names unknown event type(s) {unknown_events}; known: {list(DEFAULT_EVENT_WEIGHTS)}"
             )
+        for event, weight in self.event_weights.items():
+            problem = EVENT_WEIGHT_BOUND.problem(weight)
+            if problem:
+                raise ValueError(
+                    f"Run parameter 'event_weights' of {event!r} must be {problem}, got {weight!r}"
+                )
+        self._check_search_space()
         try:
             ZoneInfo(self.source_time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"source_time_zone {self.source_time_zone!r} is not an IANA time zone") from None
-        for name in ("top_k", "rank", "rating_rank", "max_iter", "rating_max_iter", "sample_users", "sample_items",
-                     "max_events_per_user_day", "watch_time_cap_s", "min_user_interactions",
-                     "min_item_interactions", "test_last_n", "cold_max_interactions"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.heavy_min_interactions <= self.cold_max_interactions:
             raise ValueError(
                 f"heavy_min_interactions ({self.heavy_min_interactions}) must exceed cold_max_interactions "
                 f"({self.cold_max_interactions})"
             )
-        if not 0 <= self.cold_user_fraction < 1:
-            raise ValueError(f"cold_user_fraction must be in [0, 1), got {self.cold_user_fraction}")
-        if self.hybrid_weight is not None and not 0 <= self.hybrid_weight <= 1:
-            raise ValueError(f"hybrid_weight must be between 0 and 1, got {self.hybrid_weight}")
-        if self.available_within_days is not None and self.available_within_days < 1:
-            raise ValueError(f"available_within_days must be at least 1, got {self.available_within_days}")
-        for name in (
-            "max_per_category",
-            "reg_param",
-            "rating_reg_param",
-            "alpha",
-            "max_row_count_change",
-            "max_event_mix_change",
-            "champion_tolerance",
-            "tuning_trials",
-            "blend",
-        ):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def _check_search_space(self) -> None:
+        """search_space names searchable Params only, each with a short list of values that the
+        Param itself would accept (same type, same bounds), and a grid the search can enumerate."""
+        unknown = sorted(set(self.search_space) - set(SEARCH_PARAMS))
+        if unknown:
+            raise ValueError(
+                f"Run parameter 'search_space' names unknown Param(s) {unknown}; searchable: {list(SEARCH_PARAMS)}"
+            )
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        points = 1
+        for name, values in self.search_space.items():
+            where = f"Run parameter 'search_space' of {name!r}"
+            if not isinstance(values, list) or not 0 < len(values) <= SEARCH_MAX_VALUES:
+                raise ValueError(f"{where} must be a list of 1 to {SEARCH_MAX_VALUES} values, got {values!r}")
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{where} must hold numbers, got {value!r}")
+                if types[name] == "int" and not float(value).is_integer():
+                    raise ValueError(f"{where} must hold whole numbers, got {value!r}")
+                problem = BOUNDS[name].problem(value)
+                if problem:
+                    raise ValueError(f"{where}: each value must be {problem}, got {value!r}")
+            points *= len(values)
+        if points > SEARCH_MAX_POINTS:
+            raise ValueError(
+                f"Run parameter 'search_space' spans {points} grid points; at most {SEARCH_MAX_POINTS} "
+                "(tuning_trials draws from them)"
+            )
 
     # --- derived names -------------------------------------------------------------------
 
     @property
     def dataset_name(self) -> str:
-        return self.dataset or self.source
+        """The name results are published under, checked wherever it is used: it is part of
+        every path of the run (a Settings built without from_params is never checked otherwise)."""
+        return check_dataset_name(self.dataset or self.source)
 
     @property
     def lake(self) -> str:
         return self.lake_uri or str(self.data_dir / "lake")
 
     def lake_path(self, stage: str, table: str, ds: str) -> str:
-        """`<lake>/<stage>/<dataset>/<table>/dt=<ds>`: every task overwrites only its date."""
-        return f"{self.lake}/{stage}/{self.dataset_name}/{table}/dt={ds}"
+        """`<lake>/<stage>/<dataset>/<table>/dt=<ds>`: every task overwrites only its date.
+
+        Every part is checked again here, whatever the caller checked: Spark overwrites what a
+        path names, so a name that climbs out of its folder could replace another dataset's data."""
+        for part in (stage, self.dataset_name, *([] if table == "*" else [table])):  # "*": every table
+            check_dataset_name(part, "lake folder")
+        return f"{self.lake}/{stage}/{self.dataset_name}/{table}/dt={check_date(ds)}"
+
+    def model_dir(self, ds: str) -> str:
+        """`<lake>/models/<dataset>/<model version>`: the run's fitted models."""
+        return f"{self.lake}/models/{check_dataset_name(self.dataset_name)}/{self.model_version(ds)}"
 
     def model_path(self, ds: str, which: str) -> str:
-        return f"{self.lake}/models/{self.dataset_name}/{self.model_version(ds)}/{which}"
+        return f"{self.model_dir(ds)}/{check_dataset_name(which, 'model folder')}"
+
+    @property
+    def input_folders(self) -> tuple[Path, ...]:
+        """The folders `path` may point into, resolved (symbolic links followed)."""
+        if self.input_roots is None:
+            return (Path(os.path.realpath(self.data_dir / "inputs")),)
+        return tuple(
+            Path(os.path.realpath(Path(root).expanduser()))
+            for root in self.input_roots.split(os.pathsep)
+            if root
+        )
+
+    def input_path(self, path: str) -> Path:
+        """``path`` (absolute, or relative to the first input folder), resolved, when it lies in
+        one of the input folders; else ValueError. Checked before the path is ever opened, so a
+        path outside says nothing about what is there."""
+        roots = self.input_folders
+        candidate = Path(path).expanduser()
+        if not candidate.is_absolute() and roots:
+            candidate = roots[0] / candidate
+        resolved = Path(os.path.realpath(candidate))
+        if not any(resolved.is_relative_to(root) for root in roots):
+            raise ValueError(
+                f"Run parameter 'path' {path!r} is outside the folders runs may read "
+                f"({os.pathsep.join(map(str, roots))}): put the data under one of them, or have the "
+                "operator add its folder to RECFLOW_INPUT_ROOTS"
+            )
+        return resolved
 
     @property
     def checkpoint_dir(self) -> str:
@@ -273,7 +508,7 @@ class Settings:
                       "max_events_per_user_day", "event_weights", "watch_time_cap_s")
         }  # fmt: skip
         digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
-        return f"als-{ds.replace('-', '')}-{digest}"
+        return f"als-{check_date(ds).replace('-', '')}-{digest}"
 
     def params_json(self) -> str:
         return json.dumps({k: getattr(self, k) for k in self.PARAM_FIELDS}, sort_keys=True)
@@ -299,7 +534,8 @@ def _coerce(name: str, value: Any, annotation: str) -> Any:
         if annotation == "dict":
             given = json.loads(value) if isinstance(value, str) else dict(value)
             if name == "search_space":
-                return {str(k): list(v) for k, v in given.items()}
+                # check() says what is wrong with a value that is not a list of numbers
+                return {str(k): list(v) if isinstance(v, list | tuple) else v for k, v in given.items()}
             # A partial override ({"cart": 4}) keeps the other defaults.
             return {**DEFAULT_EVENT_WEIGHTS, **{str(k): float(v) for k, v in given.items()}}
     except (TypeError, ValueError, AttributeError):

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from recflow.config import Settings
+from recflow.config import Settings, check_date
 from recflow.facts import read_facts, write_facts, write_facts_file
 
 Step = Callable[..., dict]
@@ -17,7 +17,9 @@ Step = Callable[..., dict]
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--ds", required=True, help="logical date YYYY-MM-DD: the partition to write")
+    parser.add_argument(
+        "--ds", required=True, type=check_date, help="logical date YYYY-MM-DD: the partition to write"
+    )
     parser.add_argument(
         "--params", default="{}", help="the run's Params as JSON (recflow.config.Settings fields)"
     )

@@ -19,12 +19,15 @@ airflow dags test recommendations_daily "$DS" --conf "$CONF" 2>&1 | tee "$log" \
       else if (match($0, /state=[a-z_]+/)) print t, "run finished:", substr($0, RSTART + 6, RLENGTH - 6)
       fflush() }'
 set -e
-state=$(grep -oE "DagRun Finished.*state=[a-z_]+" "$log" | tail -1 | sed 's/.*state=//')
+# No "DagRun Finished" line at all when the run was never created (Params the trigger form
+# would refuse): `|| true`, or set -e would end the script here without a word.
+state=$(grep -oE "DagRun Finished.*state=[a-z_]+" "$log" | tail -1 | sed 's/.*state=//' || true)
 if [ "$state" != "success" ]; then
   echo "The run did not succeed (state: ${state:-unknown}). Errors from the log:" >&2
   # The job's own exception (ValidationFailed, SourceError, ...) names the file, line and column;
   # Airflow repeats it once unprefixed, which is the copy shown here (once per distinct line).
-  grep -E "^ *([A-Za-z_.]+(Failed|Error|Exception): |- )" "$log" | awk '!seen[$0]++' | tail -20 | cut -c1-500 >&2
+  grep -E "^ *([A-Za-z_.]+(Failed|Error|Exception): |- )" "$log" | awk '!seen[$0]++' | tail -20 | cut -c1-500 >&2 \
+    || tail -20 "$log" >&2
   # What validation and cleaning recorded before the stop (nothing if ingest itself failed).
   python -m recflow.cli quality --ds "$DS" --conf "$CONF" >&2 2>/dev/null || true
   exit 1

@@ -149,7 +149,7 @@ def train(spark, settings: Settings, ds: str) -> dict:
         "chosen": chosen,
         "tuning": search,
         "models": sorted(models),
-        "model_dir": settings.model_path(ds, "").rstrip("/"),
+        "model_dir": settings.model_dir(ds),
         "rating_scale": scale,
         "counts": counts.asDict(),
         "clean_events": interactions.count(),

@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,18 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def input_roots(tmp_path_factory) -> Iterator[str]:
+    """The folders runs may read (RECFLOW_INPUT_ROOTS, recflow.config): pytest's temporary
+    folder, where tests write their inputs, and the shared MovieLens sets. Set in the
+    environment, so the Airflow processes of the end-to-end tests inherit it."""
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    roots = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(shared)])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RECFLOW_INPUT_ROOTS", roots)
+        yield roots
 
 
 @pytest.fixture(scope="session")

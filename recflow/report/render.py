@@ -14,7 +14,7 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from recflow.config import Settings
+from recflow.config import Settings, check_date
 from recflow.report import charts
 from recflow.report.data import (
     FACT_NAMES,
@@ -48,7 +48,7 @@ STEP_TITLES = {
 
 
 def report_path(settings: Settings, ds: str) -> Path:
-    return settings.data_dir / "reports" / settings.dataset_name / f"{ds}.html"
+    return settings.data_dir / "reports" / settings.dataset_name / f"{check_date(ds)}.html"
 
 
 def write_run_report(settings: Settings, ds: str) -> Path:

@@ -49,10 +49,17 @@ def resolve_source_path(settings: Settings) -> Path:
             module.generate_sample(target, settings)
             (target / "_SUCCESS").touch()
         return target
-    candidate = Path(settings.path).expanduser()
+    downloadable = getattr(module, "DOWNLOADABLE", ())
+    # Checked before anything is opened: a path outside the input folders is refused without
+    # a word about whether it exists.
+    try:
+        candidate = settings.input_path(settings.path)
+    except ValueError as error:
+        if settings.path in downloadable:
+            return module.download(settings.path, settings.data_dir / "downloads")
+        raise SourceError(str(error)) from None
     if candidate.exists():
         return candidate
-    downloadable = getattr(module, "DOWNLOADABLE", ())
     if settings.path in downloadable:
         return module.download(settings.path, settings.data_dir / "downloads")
     if downloadable:

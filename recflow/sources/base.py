@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,11 +69,20 @@ def first_line(path: Path, encoding: str = "UTF-8") -> str | None:
         with opener(path, "rb") as f:
             line = f.readline(1 << 16)
     except (OSError, EOFError) as exc:
-        # gzip's own errors ("Not a gzipped file (b'ev')") name no file; a folder may hold many.
-        raise SourceError(f"{path} cannot be read: {exc}") from exc
+        # Named in words of our own: gzip's messages name no file (a folder may hold many) and
+        # quote the file's first bytes ("Not a gzipped file (b'ro')").
+        raise SourceError(f"{path} cannot be read: {_read_error(exc)}") from None
     if not line:
         return None
     return line.decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+
+
+def _read_error(exc: BaseException) -> str:
+    if isinstance(exc, gzip.BadGzipFile):
+        return "not a gzip file (the name ends in .gz)"
+    if isinstance(exc, EOFError):
+        return "a truncated compressed file (an interrupted download?)"
+    return getattr(exc, "strerror", None) or type(exc).__name__
 
 
 def header_of(path: Path, spec: TableFile) -> list[str] | None:
@@ -83,7 +93,18 @@ def header_of(path: Path, spec: TableFile) -> list[str] | None:
 def _candidates(location: Path) -> list[Path]:
     if location.is_file():
         return [location]
-    return sorted(p for p in location.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    files = sorted(p for p in location.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    for path in files:
+        check_inside(path, location)
+    return files
+
+
+def check_inside(path: Path, folder: Path) -> Path:
+    """``path`` unless it resolves outside ``folder`` (a symbolic link to elsewhere): the folder
+    was checked against the input folders a run may read, its files must stay in it."""
+    if not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder)):
+        raise SourceError(f"{path} links to a file outside {folder}: copy the file in instead of linking it")
+    return path
 
 
 def _matches(path: Path, spec: TableFile) -> bool:
@@ -147,8 +168,15 @@ def _stray_files(candidates: list[Path], found: dict[str, list[Path]], layout: L
         else:
             hint = _delimiter_hint(line, layouts, strict=True)
             if hint:
-                problems.append(f"{path} line 1: header {line[:200]!r}{hint}")
+                problems.append(f"{path} line 1: {_shape(line, layout.files[0].sep)}{hint}")
     return problems
+
+
+def _shape(line: str, sep: str) -> str:
+    """What line 1 looks like, in counts only: a file that matched no layout may be anything (a
+    password file given as `path`), and this message reaches the task log, the lake's failure
+    record and the warehouse's run log, which BI users read. Never quote the file."""
+    return f"a header of {len(line.split(sep))} field(s) split at {sep!r}"
 
 
 def _no_layout_message(location: Path, candidates: list[Path], layouts, source: str) -> str:
@@ -173,7 +201,8 @@ def _no_layout_message(location: Path, candidates: list[Path], layouts, source: 
             problems.append(f"{path}: {_NOT_TEXT}")
             continue
         hint = _delimiter_hint(line, layouts)
-        problems.append(f"{path} line 1: header {line[:200]!r} matches no {source} layout{hint}")
+        sep = layouts[0].files[0].sep
+        problems.append(f"{path} line 1: {_shape(line, sep)} matches no {source} layout{hint}")
     return f"No {source} layout recognised at {location}: " + "; ".join(problems) + f". Expected {expected}"
 
 
@@ -194,10 +223,11 @@ def _delimiter_hint(line: str, layouts, strict: bool = False) -> str:
         found = [f.strip().strip('"') for f in line.split(spec.sep)]
         shared = len(set(found) & set(spec.header))
         if shared and (2 * shared > len(spec.header) if strict else shared >= len(spec.header) // 2):
+            # The expected names are ours to show; the file's other names are its content.
             missing = [c for c in spec.header if c not in found]
-            extra = [c for c in found if c not in spec.header]
+            extra = sum(c not in spec.header for c in found)
             what = f"{layout.name} {spec.table} header"
             if not missing and not extra:
                 return f" ({what}: the columns are there but in another order or repeated)"
-            return f" ({what}: missing columns {missing}, unexpected columns {extra})"
+            return f" ({what}: missing columns {missing}, {extra} unexpected column(s))"
     return ""

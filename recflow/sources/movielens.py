@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from recflow.cleaning import RowRule
-from recflow.sources.base import Detected, Layout, SourceError, TableCleaner
+from recflow.sources.base import Detected, Layout, SourceError, TableCleaner, check_inside
 from recflow.textfiles import TableFile
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,10 @@ def typed_users(df: DataFrame, layout: Layout) -> DataFrame:
 
 def detect(location: str | Path) -> Detected:
     layout = detect_layout(location)
-    return Detected(layout, {spec.table: [Path(location) / spec.filename] for spec in layout.files})
+    return Detected(
+        layout,
+        {spec.table: [check_inside(Path(location) / spec.filename, Path(location))] for spec in layout.files},
+    )
 
 
 def cleaners(layout: Layout, settings) -> dict[str, TableCleaner]:

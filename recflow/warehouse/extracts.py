@@ -16,12 +16,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from recflow.config import check_dataset_name
+
 VIEW_PREFIX = "v_"
 
 
 def refresh_extracts(engine: sa.Engine, dataset: str, out_dir: Path, served: dict | None = None) -> dict:
     """Write every v_* view's rows of ``dataset``; return the manifest (rows per view)."""
-    folder = out_dir / dataset
+    # The name comes from an Asset event's extra: checked, since it names a folder here.
+    folder = out_dir / check_dataset_name(dataset)
     folder.mkdir(parents=True, exist_ok=True)
     views = sorted(v for v in sa.inspect(engine).get_view_names() if v.startswith(VIEW_PREFIX))
     rows: dict[str, int] = {}

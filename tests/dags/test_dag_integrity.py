@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID = "recommendations_daily"
 EXPECTED_CHAIN = [
@@ -23,15 +21,6 @@ EXPECTED_CHAIN = [
     "generate_recommendations",
     "publish_recommendations",
 ]
-
-
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory):
-    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
-    sys.path.insert(0, str(ROOT / "plugins"))
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(ROOT / "dags"))
 
 
 def test_dags_import_without_errors(dagbag):

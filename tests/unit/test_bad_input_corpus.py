@@ -197,7 +197,7 @@ def test_wrong_delimiter_is_named(spark, tmp_path, generated, source, name, sep,
     good = generated.rees46 if source == "ecommerce" else generated.viewing
     path = _write(tmp_path / "in" / name, [line.replace(b",", sep) for line in _lines(good)])
     message = _ingest_error(spark, tmp_path / "data", source=source, path=str(path))
-    assert f"{path} line 1: header" in message
+    assert f"{path} line 1: a header of 1 field(s) split at ','" in message
     assert expected in message
 
 
@@ -206,8 +206,8 @@ def test_tv_file_without_watch_time_names_the_missing_column(spark, tmp_path, ge
         tmp_path / "in" / "viewing.csv", [line.rsplit(b",", 1)[0] for line in _lines(generated.viewing)]
     )
     message = _ingest_error(spark, tmp_path / "data", source="tv", path=str(path))
-    assert f"{path} line 1: header 'channel_id,cellid,program_date,program_hour'" in message
-    assert "missing columns ['watch_time_portrait'], unexpected columns []" in message
+    assert f"{path} line 1: a header of 4 field(s) split at ','" in message
+    assert "missing columns ['watch_time_portrait'], 0 unexpected column(s)" in message
 
 
 def test_tv_file_with_an_extra_column_names_it(spark, tmp_path, generated):
@@ -217,10 +217,11 @@ def test_tv_file_with_an_extra_column_names_it(spark, tmp_path, generated):
     )
     (tmp_path / "in" / "channels.csv").write_bytes(generated.channels.read_bytes())
     message = _ingest_error(spark, tmp_path / "data", source="tv", path=str(path.parent))
-    assert f"{path} line 1: header" in message
-    assert "missing columns [], unexpected columns ['region']" in message
+    assert f"{path} line 1: a header of 6 field(s) split at ','" in message
+    # The expected columns are named; the file's own words are not echoed.
+    assert "missing columns [], 1 unexpected column(s)" in message and "region" not in message
     # The good catalogue beside it is told for what it is, not as one more stranger.
-    assert f"{path.parent / 'channels.csv'} line 1: header 'channel_id,channel_name,genre'" in message
+    assert f"{path.parent / 'channels.csv'} line 1: a header of 3 field(s)" in message
     assert "(it is a tv-viewing items file)" in message
 
 
@@ -232,8 +233,14 @@ def test_folder_of_unrelated_files_lists_what_it_found(spark, tmp_path):
     message = _ingest_error(spark, tmp_path / "data", source="ecommerce", path=str(folder))
     assert message.startswith(f"No e-commerce layout recognised at {folder}: ")
     assert f"{folder / 'empty.csv'} is empty" in message
-    assert f"{folder / 'notes.txt'} line 1: header 'hello' matches no e-commerce layout" in message
-    assert f"{folder / 'orders.csv'} line 1: header 'order_id,amount' matches no e-commerce layout" in message
+    assert (
+        f"{folder / 'notes.txt'} line 1: a header of 1 field(s) split at ',' matches no e-commerce" in message
+    )
+    assert (
+        f"{folder / 'orders.csv'} line 1: a header of 2 field(s) split at ',' matches no e-commerce"
+        in message
+    )
+    assert "hello" not in message and "order_id" not in message
     assert "Expected rees46: *.csv with header event_time,event_type,product_id" in message
 
 
@@ -251,7 +258,7 @@ def test_gz_file_that_is_not_gzip_is_named(spark, tmp_path, generated):
     path.parent.mkdir()
     path.write_bytes(generated.rees46.read_bytes())  # named .gz, never compressed
     message = _ingest_error(spark, tmp_path / "data", source="ecommerce", path=str(path))
-    assert message.startswith(f"{path} cannot be read: Not a gzipped file")
+    assert message == f"{path} cannot be read: not a gzip file (the name ends in .gz)"
 
 
 def test_truncated_gz_file_is_named_not_a_java_stack(spark, tmp_path, generated):
@@ -273,10 +280,10 @@ def test_truncated_gz_file_is_named_not_a_java_stack(spark, tmp_path, generated)
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("month-with-semicolons", "2019-Nov.csv line 1: header 'event_time;event_type;"),
-        ("month-with-renamed-column", "unexpected columns ['userid']"),
+        ("month-with-semicolons", "2019-Nov.csv line 1: a header of 1 field(s) split at ',' (it is the rees46 header with ';'"),
+        ("month-with-renamed-column", "missing columns ['user_id'], 1 unexpected column(s)"),
         ("empty-month", "2019-Nov.csv is empty"),
-        ("retailrocket-beside-rees46", "events.csv line 1: header 'timestamp,visitorid,event,itemid,transactionid' (it is a retailrocket interactions file)"),
+        ("retailrocket-beside-rees46", "events.csv line 1: a header of 5 field(s) split at ',' (it is a retailrocket interactions file)"),
     ],
 )  # fmt: skip
 def test_broken_file_beside_good_ones_is_not_skipped_silently(spark, tmp_path, generated, case, expected):
@@ -304,8 +311,9 @@ def test_broken_catalogue_beside_good_viewing_is_not_skipped_silently(spark, tmp
     _write(folder / "channels.csv", [channels[0] + b",region"] + [line + b",north" for line in channels[1:]])
     message = _ingest_error(spark, tmp_path / "data", source="tv", path=str(folder))
     assert message.startswith(f"{folder} holds TV viewing files that would not be read as tv-viewing: ")
-    assert f"{folder / 'channels.csv'} line 1: header 'channel_id,channel_name,genre,region'" in message
-    assert "(tv-viewing items header: missing columns [], unexpected columns ['region'])" in message
+    assert f"{folder / 'channels.csv'} line 1: a header of 4 field(s) split at ','" in message
+    assert "(tv-viewing items header: missing columns [], 1 unexpected column(s))" in message
+    assert "region" not in message
 
 
 def test_retailrocket_download_with_its_other_files_still_reads_events_only(tmp_path, generated):

@@ -60,26 +60,29 @@ def test_deployment_fields_cannot_be_set_from_params():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"test_fraction": 1.5}, "test_fraction must be between 0 and 1, got 1.5"),
-        ({"test_fraction": "0"}, "test_fraction must be between 0 and 1, got 0.0"),
+        ({"test_fraction": 1.5}, "Run parameter 'test_fraction' must be below 1, got 1.5"),
+        ({"test_fraction": "0"}, "Run parameter 'test_fraction' must be above 0, got 0.0"),
         ({"feedback": "x"}, "feedback must be one of ('implicit', 'explicit'), got 'x'"),
         ({"source": "y"}, "source must be one of ('movielens', 'ecommerce', 'tv'), got 'y'"),
         ({"split": "by_time"}, "split must be one of ('random', 'stratified', 'temporal'), got 'by_time'"),
-        ({"top_k": 0}, "top_k must be at least 1, got 0"),
-        ({"reg_param": "-0.1"}, "reg_param must be >= 0, got -0.1"),
+        ({"top_k": 0}, "Run parameter 'top_k' must be at least 1, got 0"),
+        ({"reg_param": "-0.1"}, "Run parameter 'reg_param' must be at least 0, got -0.1"),
         (
             {"event_weights": {"click": 1}},
-            "event_weights names unknown event type(s) ['click']; known: "
+            "Run parameter 'event_weights' names unknown event type(s) ['click']; known: "
             "['view', 'cart', 'remove_from_cart', 'purchase']",
         ),
         ({"event_weights": "[1, 2]"}, "Run parameter 'event_weights' must be dict, got '[1, 2]'"),
         ({"source_time_zone": "Mars/Olympus"}, "source_time_zone 'Mars/Olympus' is not an IANA time zone"),
-        ({"max_events_per_user_day": 0}, "max_events_per_user_day must be at least 1, got 0"),
+        ({"max_events_per_user_day": 0}, "Run parameter 'max_events_per_user_day' must be at least 1, got 0"),
         ({"test_since": "yesterday"}, "test_since must be a date YYYY-MM-DD, got 'yesterday'"),
-        ({"test_last_n": 0}, "test_last_n must be at least 1, got 0"),
-        ({"tuning_trials": -1}, "tuning_trials must be >= 0, got -1"),
+        ({"test_last_n": 0}, "Run parameter 'test_last_n' must be at least 1, got 0"),
+        ({"tuning_trials": -1}, "Run parameter 'tuning_trials' must be at least 0, got -1"),
         ({"force_publish": "maybe"}, "Run parameter 'force_publish' must be bool, got 'maybe'"),
-        ({"search_space": {"rank": 64}}, "Run parameter 'search_space' must be dict, got {'rank': 64}"),
+        (
+            {"search_space": {"rank": 64}},
+            "Run parameter 'search_space' of 'rank' must be a list of 1 to 20 values, got 64",
+        ),
         (
             {"primary_metric": "auc"},
             "primary_metric must be one of ('ndcg', 'precision', 'recall', 'map', 'rmse'), got 'auc'",
@@ -145,7 +148,7 @@ def test_settings_factory_puts_everything_under_tmp_path(settings_factory, tmp_p
 
 
 def test_emptied_form_fields_fall_back_to_defaults():
-    settings = Settings.from_params({"path": "", "dataset": "", "top_k": 7})
+    settings = Settings.from_params({"path": "", "dataset": None, "top_k": 7})
     assert settings.path is None and settings.dataset_name == "movielens" and settings.top_k == 7
 
 
