@@ -205,10 +205,13 @@ with DAG(
         atomically, then tell the Asset's consumers which dataset changed."""
         from recflow.config import Settings
         from recflow.publish_run import publish_run
+        from recflow.warehouse.run_log import AttemptKey
 
         durations = ti.xcom_pull(task_ids=list(SPARK_TASKS), key=DURATION_KEY)
         timings = dict(zip(SPARK_TASKS, durations, strict=True))
-        summary = publish_run(Settings.from_params(params), ds, run_id, timings)
+        # The attempt marks itself in the warehouse run log while it publishes: a kill leaves the mark.
+        attempt = AttemptKey(ti.dag_id, run_id, ti.task_id, int(ti.try_number))
+        summary = publish_run(Settings.from_params(params), ds, run_id, timings, attempt)
         outlet_events[PUBLISHED_RECOMMENDATIONS].extra = {
             key: summary[key] for key in ("dataset", "run_date", "model_version", "status")
         }

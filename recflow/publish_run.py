@@ -18,6 +18,7 @@ from recflow.facts import read_facts, read_lake_table
 from recflow.warehouse.engine import make_engine
 from recflow.warehouse.migrate import migrate
 from recflow.warehouse.publish import ANALYTICS, PublishBundle, QualityBundle, publish, publish_quality
+from recflow.warehouse.run_log import AttemptKey
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +192,19 @@ def publish_quality_run(settings: Settings, ds: str) -> dict:
     return summary
 
 
-def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict[str, float]) -> dict:
+def publish_run(
+    settings: Settings,
+    ds: str,
+    dag_run_id: str,
+    task_timings: dict[str, float],
+    attempt: AttemptKey | None = None,
+) -> dict:
+    """Publish the run of ``ds`` as task attempt ``attempt`` (default: try 1 of the DAG's publish
+    task); return its summary."""
     bundle = build_bundle(settings, ds, dag_run_id, task_timings)
     engine = make_engine(settings.warehouse_url, settings.sqlite_path)
     try:
-        written = publish(engine, bundle, SQL_ROOT)
+        published = publish(engine, bundle, SQL_ROOT, attempt, settings.blocking_reader_grace_s)
     finally:
         engine.dispose()
     # After the warehouse holds the run: a failed publish must not leave a champion behind in
@@ -205,24 +214,19 @@ def publish_run(settings: Settings, ds: str, dag_run_id: str, task_timings: dict
         "warehouse": engine.url.render_as_string(hide_password=True),
         "dataset": bundle.dataset,
         "run_date": ds,
-        "status": run_status(bundle.promote, written),
+        "status": published.status,
         "model_version": bundle.model_version,
         "decision": bundle.registry["reason"],
         "chosen": bundle.registry["params"],
-        "rows_written": written,
+        "rows_written": published.rows,
+        # what this publish repaired (attempts that died midway) and which readers it ended
+        "repaired": published.repaired,
+        "ended_sessions": published.ended_sessions,
         "metrics": bundle.metrics,
         "sample": sample_with_titles(bundle, users=3),
     }
     log.info("Published %s", summary)
     return summary
-
-
-def run_status(promoted: bool, written: dict) -> str:
-    """What the publish did with the run, as model_runs.status says it: published (now served),
-    rejected (the gate kept the champion) or superseded (a late run: a newer run is served)."""
-    if "late_after" in written:
-        return written["status"]
-    return "published" if promoted else "rejected"
 
 
 def sample_with_titles(bundle: PublishBundle, users: int) -> list[dict]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import decimal
+import fcntl
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -50,25 +52,83 @@ def dialect_dir(engine: sa.Engine | sa.Connection) -> Literal["mysql", "sqlite"]
     raise ValueError(f"unsupported warehouse dialect {name!r}: RecFlow supports MySQL, MariaDB and SQLite")
 
 
+# The writers' locks (publish, migrate): rows of a table no BI account can read. GET_LOCK would
+# need no privilege at all, so any account, a read-only BI one included, could take the lock's
+# name and stop every publish (found by a probe: GET_LOCK('recflow_publish', 0), SLEEP(3600)).
+LOCK_TABLE = "recflow_locks"
+_LOCK_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY)"
+    " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+)
+_LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
+
+
 @contextlib.contextmanager
 def named_lock(engine: sa.Engine, name: str, timeout_s: int) -> Iterator[None]:
-    """Hold the server-wide MySQL lock ``name`` (GET_LOCK) for the duration of the block.
+    """Hold the writers' lock ``name`` for the duration of the block; TimeoutError after ``timeout_s``.
 
-    The lock lives on a dedicated autocommit connection, so the caller's own transactions
-    and implicit DDL commits neither release it nor keep a snapshot open. On SQLite this is
-    a no-op: the embedded warehouse has one writer process and SQLite serialises writers.
+    MySQL: the row ``name`` of recflow_locks, locked FOR UPDATE by a transaction on a dedicated
+    connection, so the caller's own transactions and DDL commits neither release it nor wait for
+    it. Only an account that may read that table can take it (the BI accounts read views only),
+    and a holder that dies loses its connection, which releases the row.
+    SQLite: an exclusive lock on a file beside the database (the embedded warehouse lives on one
+    machine); a process that dies releases it too.
     """
     if dialect_dir(engine) != "mysql":
-        yield
+        with _file_lock(engine, name, timeout_s):
+            yield
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        got = conn.execute(sa.text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": timeout_s})
-        if got.scalar_one() != 1:
-            raise TimeoutError(f"could not take the MySQL lock {name!r} within {timeout_s}s")
+        conn.exec_driver_sql(_LOCK_TABLE_DDL)
+        row = {"name": name}
+        # INSERT IGNORE only when the row is missing: on a locked existing row it would wait.
+        if conn.execute(sa.text(f"SELECT name FROM {LOCK_TABLE} WHERE name = :name"), row).first() is None:
+            conn.execute(sa.text(f"INSERT IGNORE INTO {LOCK_TABLE} (name) VALUES (:name)"), row)
+        conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {int(timeout_s)}")
+        conn.exec_driver_sql("START TRANSACTION")
+        try:
+            conn.execute(sa.text(f"SELECT name FROM {LOCK_TABLE} WHERE name = :name FOR UPDATE"), row)
+        except sa.exc.OperationalError as error:
+            _release(conn)
+            if error.orig is not None and error.orig.args and error.orig.args[0] == _LOCK_WAIT_TIMEOUT:
+                raise TimeoutError(
+                    f"could not take the warehouse lock {name!r} within {timeout_s}s: another RecFlow "
+                    f"process holds it (information_schema.INNODB_TRX shows which)"
+                ) from None
+            raise
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            _release(conn)
+
+
+def _release(conn: sa.Connection) -> None:
+    # The connection goes back to the pool: it must not keep the lock's wait timeout.
+    conn.exec_driver_sql("ROLLBACK")
+    conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+
+@contextlib.contextmanager
+def _file_lock(engine: sa.Engine, name: str, timeout_s: int) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield  # a private in-memory database has no other writer
+        return
+    path = Path(f"{database}.{name}.lock")
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"could not take the lock {path} within {timeout_s}s") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _make_sqlite_ddl_transactional(engine: sa.Engine) -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import bisect
-import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -37,12 +34,6 @@ INSERT_STATEMENT_BYTES = 1_000_000
 # stays far below the 2 GiB that pa.string()'s 32-bit offsets can address.
 _BATCH_BYTES = 64 << 20
 
-# parallel_bulk_load: two LOAD DATA streams load 1M recommendation rows in 5.2-5.3 s against
-# 7.1 s for one (three: 5.3 s), measured side by side on the 2-core machine: the server parses
-# and inserts each stream on its own thread. Below PARALLEL_MIN_ROWS one stream is as fast.
-LOAD_STREAMS = 2
-PARALLEL_MIN_ROWS = 200_000
-
 _refusal_logged = False
 
 
@@ -64,79 +55,6 @@ def bulk_load(conn: sa.Connection, table: str, columns: list[str], rows: pa.Tabl
         except LoadDataRefused as refused:
             _log_refusal_once(refused)
     return insert_rows(conn, table, columns, rows)
-
-
-def parallel_bulk_load(
-    engine: sa.Engine,
-    table: str,
-    columns: list[str],
-    rows: pa.Table,
-    streams: int = LOAD_STREAMS,
-    min_rows: int = PARALLEL_MIN_ROWS,
-) -> int:
-    """bulk_load ``rows`` in ``streams`` slices at once, each on its own connection and committed
-    on its own; return the rows loaded.
-
-    Only for a table no reader sees yet (a stage table): when one slice fails, the others may
-    already be committed, and the caller must throw the table away. MySQL/MariaDB with at least
-    ``min_rows`` rows; otherwise one bulk_load in one transaction.
-    """
-    if dialect_dir(engine) != "mysql" or streams < 2 or rows.num_rows < min_rows:
-        with engine.begin() as conn:
-            return bulk_load(conn, table, columns, rows)
-    size = -(-rows.num_rows // streams)
-    with ThreadPoolExecutor(streams, thread_name_prefix=f"load-{table}") as pool:
-        loads = [
-            pool.submit(_load_in_transaction, engine, table, columns, rows.slice(start, size))
-            for start in range(0, rows.num_rows, size)
-        ]
-        return sum(load.result() for load in loads)
-
-
-def _load_in_transaction(engine: sa.Engine, table: str, columns: list[str], rows: pa.Table) -> int:
-    with engine.begin() as conn:
-        return bulk_load(conn, table, columns, rows)
-
-
-@contextlib.contextmanager
-def secondary_indexes_deferred(conn: sa.Connection, table: str) -> Iterator[None]:
-    """Drop ``table``'s secondary indexes for the block and build them again after it.
-
-    InnoDB builds an index from sorted rows much faster than it maintains it row by row: 1M
-    recommendations load in 8.2 s this way against 10.2-11.0 s into the indexed table (measured
-    side by side on the 2-core machine). ALTER TABLE commits, so this is for a table that no
-    reader sees yet, such as a stage table. MySQL/MariaDB only; a no-op elsewhere. If the block
-    raises, the indexes are not rebuilt: the half-loaded table is thrown away anyway.
-    """
-    if dialect_dir(conn) != "mysql":
-        yield
-        return
-    quote = conn.dialect.identifier_preparer.quote_identifier
-    rows = conn.execute(
-        sa.text(
-            "SELECT index_name, non_unique, column_name, sub_part FROM information_schema.statistics"
-            " WHERE table_schema = DATABASE() AND table_name = :table AND index_name <> 'PRIMARY'"
-            " ORDER BY index_name, seq_in_index"
-        ),
-        {"table": table},
-    ).all()
-    indexes: dict[str, tuple[bool, list[str]]] = {}
-    for name, non_unique, column, sub_part in rows:
-        part = f"{quote(column)}({sub_part})" if sub_part else quote(column)
-        indexes.setdefault(name, (not int(non_unique), []))[1].append(part)
-    if indexes:
-        conn.exec_driver_sql(
-            f"ALTER TABLE {quote(table)} " + ", ".join(f"DROP INDEX {quote(n)}" for n in indexes)
-        )
-    yield
-    if indexes:
-        conn.exec_driver_sql(
-            f"ALTER TABLE {quote(table)} "
-            + ", ".join(
-                f"ADD {'UNIQUE ' if unique else ''}INDEX {quote(name)} ({', '.join(parts)})"
-                for name, (unique, parts) in indexes.items()
-            )
-        )
 
 
 def load_data_local(conn: sa.Connection, table: str, columns: list[str], rows: pa.Table) -> int:

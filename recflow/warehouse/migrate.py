@@ -13,8 +13,12 @@ from recflow.warehouse.engine import dialect_dir, named_lock
 log = logging.getLogger(__name__)
 
 _MIGRATION_FILE = re.compile(r"(\d{3})_\w+\.sql")
-_LOCK_NAME = "recflow_migrate"
+_LOCK_NAME = "migrate"
 _LOCK_TIMEOUT_S = 300
+# A migration's DDL waits for the metadata locks of open BI transactions on its table, and every
+# new reader of that table queues behind it: give up after a minute (the task fails and Airflow
+# retries it) rather than stall every dashboard for MySQL's default of a year.
+_DDL_LOCK_WAIT_S = 60
 
 
 def migrate(engine: sa.Engine, sql_root: Path) -> list[str]:
@@ -23,7 +27,8 @@ def migrate(engine: sa.Engine, sql_root: Path) -> list[str]:
     A version is the file name without ``.sql`` (``001_core``). On SQLite a file and its
     schema_migrations row commit together. MySQL commits each DDL statement on its own, so a
     file that fails halfway is left unrecorded and re-run in full next time, which the
-    IF NOT EXISTS statements make harmless. GET_LOCK keeps two concurrent runs from racing.
+    IF NOT EXISTS statements make harmless. The writers' ``migrate`` lock keeps two concurrent
+    runs from racing (recflow.warehouse.engine.named_lock).
     """
     dialect = dialect_dir(engine)
     files = migration_files(sql_root / dialect)
@@ -34,12 +39,16 @@ def migrate(engine: sa.Engine, sql_root: Path) -> list[str]:
             if path.stem in done:
                 continue
             with engine.begin() as conn:
+                if dialect == "mysql":
+                    conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {_DDL_LOCK_WAIT_S}")
                 for statement in split_statements(path.read_text(encoding="utf-8"), dialect):
                     conn.exec_driver_sql(_driver_text(statement, dialect))
                 conn.execute(
                     sa.text("INSERT INTO schema_migrations (version) VALUES (:version)"),
                     {"version": path.stem},
                 )
+                if dialect == "mysql":
+                    conn.exec_driver_sql("SET SESSION lock_wait_timeout = DEFAULT")
             log.info("applied migration %s", path)
             applied_now.append(path.stem)
     return applied_now

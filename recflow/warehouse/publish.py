@@ -1,21 +1,25 @@
 """Publish one run (dataset x run_date) into the warehouse, all-or-nothing for readers and idempotent.
 
 Every run is recorded; only a run the champion/challenger gate promoted replaces the dataset's
-recommendations and similar items. Order of work, chosen so that a failure at any point leaves
-readers on a consistent state and a retry converges:
+recommendations and similar items. The whole publish is ONE transaction of plain DML (DELETE,
+INSERT, LOAD DATA, UPDATE; no RENAME, no DDL on a table readers see):
 1. validate and shape every row in memory (a bad bundle writes nothing);
-2. under the ``recflow_publish`` lock: migrate, then replace the run's facts (items,
-   model_runs, metrics overall and per user tier, quality, reconciliation, quarantine,
-   recommendation_rules, model_registry), replace the dataset's analytics snapshots (users,
-   user_profiles, popular_items) and upsert its daily aggregates (recflow.warehouse.upsert), all
-   in one transaction. A promoted run also replaces the dataset's similar_items (a model output,
-   like the recommendations) in that transaction. A promoted run's model_runs row says 'pending'
-   until step 4; a rejected run's says 'rejected' and its work ends here: the champion's
-   recommendations, similar items and is_champion flag stay as they are;
-3. promoted runs only: swap in the dataset's new recommendations (MySQL: a staged copy and
-   one atomic RENAME TABLE; SQLite: one transaction);
-4. promoted runs only, in one transaction: mark the run 'published' and make it the
-   dataset's only champion in model_registry.
+2. take the writers' ``publish`` lock (a row no BI account can lock: recflow.warehouse.engine),
+   migrate, repair what a publish that died midway left behind (its 'publishing' mark in
+   pipeline_run_log becomes 'interrupted', logged), and mark this attempt 'publishing';
+3. in one transaction: replace the run's facts (items, model_runs, metrics overall and per user
+   tier, quality, reconciliation, quarantine, recommendation_rules, model_registry), replace the
+   dataset's analytics snapshots (users, user_profiles, popular_items) and upsert its daily
+   aggregates (recflow.warehouse.upsert); a promoted run also replaces the dataset's
+   similar_items and recommendations and becomes the dataset's only champion; the attempt's mark
+   is deleted; commit.
+
+So a reader sees the old served set or the new one, whole, across every table (under REPEATABLE
+READ, a BI transaction open across the publish keeps seeing the old one until it ends); a
+publish killed at any point is rolled back by the server, whole; and since readers take no
+locks and DML does not wait for their metadata locks, a long BI query never delays a publish.
+A session that does lock what it reads (FOR UPDATE, SERIALIZABLE) is ended after a few seconds'
+grace if it has changed nothing (recflow.warehouse.blocking_readers).
 
 A late run (the warehouse already holds a run of the dataset with a later run_date, as when a
 backfill or a re-run of an old date finishes after newer runs) records only its own run facts:
@@ -26,11 +30,14 @@ run the gate promoted says 'superseded' in model_runs.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import json
+import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,17 +45,38 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from recflow.config import USER_TIERS
+from recflow.warehouse import run_log
+from recflow.warehouse.blocking_readers import DEFAULT_GRACE_S, ending_blocking_readers
 from recflow.warehouse.engine import dialect_dir, named_lock
-from recflow.warehouse.loaders import bulk_load, insert_rows, parallel_bulk_load, secondary_indexes_deferred
+from recflow.warehouse.loaders import bulk_load, insert_rows
 from recflow.warehouse.migrate import migrate
+from recflow.warehouse.run_log import AttemptKey
 from recflow.warehouse.upsert import upsert_days
 
-_LOCK_NAME = "recflow_publish"
-_LOCK_TIMEOUT_S = 600
-# RENAME TABLE waits for readers' metadata locks and every new reader queues behind it, so a
-# long BI query would stall all dashboards for up to lock_wait_timeout (a year by default on
-# MySQL). Give up after a minute instead; the publish fails and a retry converges.
-_RENAME_LOCK_WAIT_S = 60
+log = logging.getLogger(__name__)
+
+_LOCK_NAME = "publish"
+# Publishes queue behind each other; one may take minutes at scale.
+_LOCK_TIMEOUT_S = 1800
+# How long the publish transaction waits for a row lock. Only a writer can hold one that long
+# (a blocklist edit; readers that lock what they read are ended: blocking_readers).
+_ROW_LOCK_WAIT_S = 600
+# The steps of a publish, in order, each logged as it starts with the record attribute
+# ``publish_step``: an operator reading the task log sees where a publish was when it died,
+# and the tests kill a publishing process at each one.
+STEPS = (
+    "lock",
+    "repair",
+    "mark",
+    "facts",
+    "similar_items",
+    "recommendations",
+    "champion",
+    "commit",
+    "committed",
+)
+# The task attempt a publish is recorded as when its caller does not say (tests, the CLI).
+DEFAULT_ATTEMPT = {"dag_id": "recommendations_daily", "task_id": "publish_recommendations", "try_number": 1}
 
 _RECOMMENDATIONS = pa.schema(
     [
@@ -324,65 +352,136 @@ class PublishBundle:
         return f"{self.dataset}/{self.run_date.isoformat()}"
 
 
-def publish(engine: sa.Engine, bundle: PublishBundle, sql_root: Path) -> dict[str, int | str]:
-    """Publish ``bundle``; return the rows written per table (and, for a late run,
-    ``late_after``, the newer run_date, and ``status``, what model_runs says of it).
+@dataclass(frozen=True)
+class Published:
+    """What a publish did."""
+
+    rows: dict[str, int]  # rows written per table; 0 for a table the run left alone
+    status: str  # the run's model_runs.status: published (now served), rejected or superseded
+    late_after: str | None = None  # a late run: the newer run_date whose set stays served
+    repaired: list[dict] = field(default_factory=list)  # interrupted attempts found and logged
+    ended_sessions: list[dict] = field(default_factory=list)  # readers ended for blocking it
+
+
+def publish(
+    engine: sa.Engine,
+    bundle: PublishBundle,
+    sql_root: Path,
+    attempt: AttemptKey | None = None,
+    reader_grace_s: float | None = DEFAULT_GRACE_S,
+) -> Published:
+    """Publish ``bundle`` as task attempt ``attempt``; say what was written.
 
     A rejected run (``promote`` False) writes its facts and registry row but leaves the
-    recommendations and similar items alone and reports 0 for them.
+    recommendations and similar items alone and reports 0 for them. A reader that has blocked
+    the publish for ``reader_grace_s`` seconds without changing anything is ended (None: waited for).
 
     Raises ValueError, having written nothing, for an empty recommendations table, duplicate
     (user_id, rank) pairs, nulls, non-finite scores or an unknown user_tier, malformed similar
     items, metrics, tier metrics, rule log, result or registry rows, or a rejected re-run of the
     run that is the dataset's champion (its registry row describes the recommendations being
-    served, so a rejected attempt may not overwrite it).
+    served, so a rejected attempt may not overwrite it). Any error rolls the whole publish back
+    and records the attempt as failed in pipeline_run_log.
     """
     recommendations = _recommendation_rows(bundle)
     similar_items = _similar_item_rows(bundle)
     facts = _fact_rows(bundle, n_recommendations=recommendations.num_rows)
-    run = {"dataset": bundle.dataset, "run_date": _iso(bundle)}
+    attempt = attempt or AttemptKey(dag_run_id=bundle.dag_run_id, **DEFAULT_ATTEMPT)
+    _step(bundle, "lock")
     with named_lock(engine, _LOCK_NAME, _LOCK_TIMEOUT_S):
         migrate(engine, sql_root)
-        with engine.begin() as conn:
-            is_champion = _is_champion(conn, bundle)
-            if is_champion and not bundle.promote:
-                raise ValueError(
-                    f"{bundle.run_id} is the champion of {bundle.dataset}: a rejected re-run cannot replace "
-                    "the record of the model being served (promote it, or keep the published run)"
-                )
-            newer = _newer_run_date(conn, bundle)
-            if newer is not None:
-                return _publish_late(conn, bundle, facts, newer, is_champion)
-            # Keep the row's flag until step 4, so re-publishing the champion never leaves the
-            # dataset without one; a rejected run is never the champion.
-            facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
-            counts = {table: _replace(conn, table, rows, bundle) for table, rows in facts.items()}
-            # A model output like the recommendations: only a promoted run's replaces the
-            # champion's. Here rather than beside the swap so that it commits with the facts; a
-            # swap that fails next leaves the run 'pending' and the retry converges.
-            counts["similar_items"] = (
-                _replace_model_output(conn, "similar_items", similar_items, bundle) if bundle.promote else 0
-            )
-        if not bundle.promote:
-            counts["recommendations"] = 0
-            return counts
-        if dialect_dir(engine) == "mysql":
-            counts["recommendations"] = _swap_mysql(engine, bundle.dataset, recommendations)
-        else:
-            counts["recommendations"] = _replace_sqlite(engine, bundle.dataset, recommendations)
-        with engine.begin() as conn:
+        _step(bundle, "repair")
+        repaired = _repair(engine, attempt)
+        _step(bundle, "mark")
+        run_log.mark_publishing(engine, attempt, bundle.dataset, bundle.run_date, _now())
+        try:
+            with engine.begin() as conn, ending_blocking_readers(engine, conn, reader_grace_s) as ended:
+                if dialect_dir(engine) == "mysql":
+                    conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {_ROW_LOCK_WAIT_S}")
+                result = _write(conn, bundle, facts, recommendations, similar_items)
+                run_log.clear_publishing(conn, attempt)
+                if dialect_dir(engine) == "mysql":
+                    conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+                _step(bundle, "commit")
+        except BaseException as error:
+            with contextlib.suppress(Exception):  # the error itself matters more than its record
+                run_log.mark_failed(engine, attempt, bundle.dataset, bundle.run_date, error)
+            raise
+        _step(bundle, "committed")
+    return dataclasses.replace(result, repaired=repaired, ended_sessions=list(ended))
+
+
+def _write(
+    conn: sa.Connection,
+    bundle: PublishBundle,
+    facts: dict[str, pa.Table],
+    recommendations: pa.Table,
+    similar_items: pa.Table,
+) -> Published:
+    """Everything the run changes, in the caller's transaction."""
+    is_champion = _is_champion(conn, bundle)
+    if is_champion and not bundle.promote:
+        raise ValueError(
+            f"{bundle.run_id} is the champion of {bundle.dataset}: a rejected re-run cannot replace "
+            "the record of the model being served (promote it, or keep the published run)"
+        )
+    newer = _newer_run_date(conn, bundle)
+    if newer is not None:
+        return _publish_late(conn, bundle, facts, newer, is_champion)
+    facts["model_registry"] = _registry_rows(bundle, is_champion=is_champion)
+    _step(bundle, "facts")
+    rows = {table: _replace(conn, table, table_rows, bundle) for table, table_rows in facts.items()}
+    if not bundle.promote:
+        return Published(rows | {"similar_items": 0, "recommendations": 0}, "rejected")
+    # The model's outputs: only a promoted run's replace the champion's.
+    _step(bundle, "similar_items")
+    rows["similar_items"] = _replace_model_output(conn, "similar_items", similar_items, bundle)
+    _step(bundle, "recommendations")
+    rows["recommendations"] = _replace_model_output(conn, "recommendations", recommendations, bundle)
+    _step(bundle, "champion")
+    conn.execute(
+        sa.text(
+            "UPDATE model_registry SET is_champion = CASE WHEN run_date = :run_date THEN 1 ELSE 0 END"
+            " WHERE dataset = :dataset"
+        ),
+        {"dataset": bundle.dataset, "run_date": _iso(bundle)},
+    )
+    return Published(rows, "published")
+
+
+def _repair(engine: sa.Engine, attempt: AttemptKey) -> list[dict]:
+    """Log what publishes that died midway left: their 'publishing' marks (this publish holds the
+    lock, so they are dead) and stage tables of the RENAME-based publish of earlier versions.
+    The server rolled their transactions back, so nothing else needs undoing."""
+    with engine.connect() as conn:
+        served = dict(
             conn.execute(
-                sa.text("UPDATE model_runs SET status = 'published' WHERE run_id = :run_id"),
-                {"run_id": bundle.run_id},
-            )
-            conn.execute(
-                sa.text(
-                    "UPDATE model_registry SET is_champion = CASE WHEN run_date = :run_date THEN 1 ELSE 0 END"
-                    " WHERE dataset = :dataset"
-                ),
-                run,
-            )
-    return counts
+                sa.text("SELECT dataset, model_version FROM model_registry WHERE is_champion = 1")
+            ).all()
+        )
+        leftovers = [
+            t for t in ("recommendations_stage", "recommendations_old") if sa.inspect(conn).has_table(t)
+        ]
+        for table in leftovers:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.commit()
+    repaired = run_log.repair_interrupted(engine, attempt, served)
+    for mark in repaired:
+        log.warning("Repaired an interrupted publish: %s", mark["error"])
+    if leftovers:
+        log.warning("Dropped %s, left by a publish of an earlier RecFlow version that died midway", leftovers)
+        repaired.append({"state": "interrupted", "error": f"dropped leftover tables {leftovers}"})
+    return repaired
+
+
+def _step(bundle: PublishBundle, step: str) -> None:
+    log.info(
+        "publish %s: %s", bundle.run_id, step, extra={"publish_step": step, "publish_run": bundle.run_id}
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -461,8 +560,8 @@ def _fact_rows(bundle: PublishBundle, n_recommendations: int) -> dict[str, pa.Ta
         **run,
         "dag_run_id": bundle.dag_run_id,
         "model_version": bundle.model_version,
-        # a promoted run is pending until its recommendations are swapped in
-        "status": "pending" if bundle.promote else "rejected",
+        # written with the recommendations, in one transaction: there is no in-between state
+        "status": "published" if bundle.promote else "rejected",
         "params": _json(bundle.params),
         "metrics": _json(bundle.metrics),
         "task_timings": _json(bundle.task_timings),
@@ -598,7 +697,7 @@ def _newer_run_date(conn: sa.Connection, bundle: PublishBundle) -> str | None:
 
 def _publish_late(
     conn: sa.Connection, bundle: PublishBundle, facts: dict[str, pa.Table], newer: str, is_champion: bool
-) -> dict:
+) -> Published:
     """Record a late run's own facts (model_runs, metrics, rules, quality, its registry row) and
     nothing of the dataset's current state, which belongs to the run of ``newer``.
 
@@ -614,7 +713,7 @@ def _publish_late(
         table: _replace(conn, table, rows, bundle) if table not in _DATASET_STATE else 0
         for table, rows in facts.items()
     }
-    return counts | {"similar_items": 0, "recommendations": 0, "late_after": newer, "status": status}
+    return Published(counts | {"similar_items": 0, "recommendations": 0}, status, late_after=newer)
 
 
 def _is_champion(conn: sa.Connection, bundle: PublishBundle) -> bool:
@@ -765,45 +864,3 @@ def _replace_model_output(conn: sa.Connection, table: str, rows: pa.Table, bundl
     """Replace the dataset's rows of ``table`` with ``rows`` (the promoted run's model output)."""
     conn.execute(sa.text(f"DELETE FROM {table} WHERE dataset = :dataset"), {"dataset": bundle.dataset})
     return bulk_load(conn, table, rows.column_names, rows)
-
-
-def _swap_mysql(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
-    """Stage the whole table with this dataset's new set, then swap it in with one RENAME TABLE."""
-    with engine.connect() as conn:
-        columns = _column_list(conn, recs.column_names)
-        # leftovers of a publish that died midway; the publish lock means no one else uses them
-        conn.exec_driver_sql("DROP TABLE IF EXISTS recommendations_stage, recommendations_old")
-        conn.exec_driver_sql("CREATE TABLE recommendations_stage LIKE recommendations")
-        with secondary_indexes_deferred(conn, "recommendations_stage"):
-            conn.execute(
-                sa.text(
-                    f"INSERT INTO recommendations_stage ({columns})"
-                    f" SELECT {columns} FROM recommendations WHERE dataset <> :dataset"
-                ),
-                {"dataset": dataset},
-            )
-            conn.commit()
-            # No reader sees the stage table, so it may fill over several connections.
-            loaded = parallel_bulk_load(engine, "recommendations_stage", recs.column_names, recs)
-        conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {_RENAME_LOCK_WAIT_S}")
-        try:
-            conn.exec_driver_sql(
-                "RENAME TABLE recommendations TO recommendations_old, recommendations_stage TO recommendations"
-            )
-        finally:
-            conn.exec_driver_sql("SET SESSION lock_wait_timeout = DEFAULT")
-        conn.exec_driver_sql("DROP TABLE recommendations_old")
-        conn.commit()
-    return loaded
-
-
-def _replace_sqlite(engine: sa.Engine, dataset: str, recs: pa.Table) -> int:
-    """Delete and reload the dataset's set in one transaction: SQLite readers see one or the other."""
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM recommendations WHERE dataset = :dataset"), {"dataset": dataset})
-        return bulk_load(conn, "recommendations", recs.column_names, recs)
-
-
-def _column_list(conn: sa.Connection, columns: list[str]) -> str:
-    quote = conn.dialect.identifier_preparer.quote_identifier
-    return ", ".join(quote(column) for column in columns)

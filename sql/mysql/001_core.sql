@@ -8,7 +8,7 @@
 --
 -- Portability rules for this directory (the same SQL must run on MySQL 8 and MariaDB):
 --   * `rank` is a reserved word in MySQL 8, so it is always backquoted.
---   * InnoDB everywhere: publish relies on transactions and on an atomic multi-table RENAME TABLE.
+--   * InnoDB everywhere: publish relies on transactions (one transaction per publish).
 --   * utf8mb4 everywhere: titles carry accents, CJK and emoji (utf8mb3 cannot store emoji).
 --   * COLLATE utf8mb4_bin: ids are opaque keys ('u1' and 'U1' are different users), it compares
 --     the way the embedded SQLite warehouse does, and it exists on both servers (MySQL 8's
@@ -25,9 +25,10 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- The currently published top-k list of every dataset: one set per dataset, not history
--- (model_runs and model_metrics keep the history). publish() rebuilds the whole table as
--- recommendations_stage and swaps it in with one RENAME TABLE, so a reader sees the old
--- set or the new one, never a half-loaded or empty table.
+-- (model_runs and model_metrics keep the history). publish() replaces a dataset's rows in the
+-- one transaction that writes the rest of the run, so a reader sees the old set or the new one,
+-- never a half-loaded or empty table. (Until issue 21 it swapped in a staged copy with RENAME
+-- TABLE, which split the served set when the swap failed after the other tables committed.)
 CREATE TABLE IF NOT EXISTS recommendations (
     dataset       VARCHAR(64) NOT NULL,
     user_id       VARCHAR(64) NOT NULL,
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS model_runs (
     run_date          DATE         NOT NULL,
     dag_run_id        VARCHAR(250) NOT NULL,  -- Airflow caps dag_run.run_id at 250 characters
     model_version     VARCHAR(64)  NOT NULL,
-    status            VARCHAR(16)  NOT NULL,  -- pending until the recommendations are swapped in, then published
+    status            VARCHAR(16)  NOT NULL,  -- published, rejected or superseded (pending: older versions, mid-swap)
     params            JSON         NOT NULL,
     metrics           JSON         NOT NULL,
     task_timings      JSON         NOT NULL,  -- task_id -> seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import random
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -81,7 +82,8 @@ def build_bundle(
     recommendations = pa.table(
         {
             "user_id": [f"u{user}" for user in range(n_users) for _ in range(k)],
-            "item_id": [f"i{rng.randrange(n_items)}" for _ in range(n_users * k)],
+            # k distinct items per user, as a real list has (check_served_set flags repeats)
+            "item_id": [f"i{item}" for _ in range(n_users) for item in rng.sample(range(n_items), k)],
             "rank": pa.array([rank for _ in range(n_users) for rank in range(1, k + 1)], pa.int32()),
             "score": [rng.uniform(0, 5) for _ in range(n_users * k)],
             "source": [TIER_SOURCES[tier] for tier in tiers],
@@ -375,3 +377,40 @@ def all_rows(engine: sa.Engine, table: str, where: str = "") -> list[tuple]:
 def warehouse_state() -> Callable[[sa.Engine], dict[str, list[tuple]]]:
     """All rows of every published table (and schema_migrations), to compare whole warehouses."""
     return lambda engine: {table: all_rows(engine, table) for table in [*TABLES, "schema_migrations"]}
+
+
+# --- accounts (the BI reader) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def new_account(mysql_server_url: sa.URL) -> Iterator[Callable[[], str]]:
+    """`new_account()` -> an unused account name; every one is dropped at the end of the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(f"bi_reader_t{uuid.uuid4().hex[:10]}")
+        return names[-1]
+
+    yield make
+    admin = sa.create_engine(mysql_server_url, poolclass=sa.NullPool)
+    with admin.connect() as conn:
+        for name in names:
+            for host in conn.execute(
+                sa.text("SELECT Host FROM mysql.user WHERE User = :u"), {"u": name}
+            ).scalars():
+                conn.execute(sa.text("DROP USER :u@:h"), {"u": name, "h": host})
+    admin.dispose()
+
+
+@pytest.fixture
+def bi_reader(new_account) -> Callable[[sa.Engine], sa.Engine]:
+    """`bi_reader(warehouse)` -> an engine logged in as a new read-only BI account of that
+    (migrated) warehouse, created by recflow.warehouse.grants as `make bi-reader` creates it."""
+    from recflow.warehouse.grants import grant_bi_reader
+
+    def make(warehouse: sa.Engine) -> sa.Engine:
+        user, password = new_account(), "reader-password"
+        grant_bi_reader(warehouse, password, user, apply_migrations=False)
+        return sa.create_engine(warehouse.url.set(username=user, password=password), poolclass=sa.NullPool)
+
+    return make

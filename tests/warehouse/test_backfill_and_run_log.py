@@ -62,8 +62,10 @@ def test_a_late_run_records_its_facts_and_leaves_the_newest_run_served(
     newest = served(engine, table_rows)
     written = publish(engine, run(make_bundle, D1), sql_root)  # the backfill reaches an older day
 
-    assert (written["late_after"], written["status"]) == (D2.isoformat(), "superseded")
-    assert written["recommendations"] == written["similar_items"] == written["popular_items"] == 0
+    assert (written.late_after, written.status) == (D2.isoformat(), "superseded")
+    assert (
+        written.rows["recommendations"] == written.rows["similar_items"] == written.rows["popular_items"] == 0
+    )
     assert served(engine, table_rows) == newest
     assert statuses(engine) == {"2024-05-01": ("superseded", False), "2024-05-02": ("published", True)}
     # The late run's own facts are kept: its metrics are history the dashboards chart.
@@ -92,7 +94,7 @@ def test_a_late_rerun_of_the_champion_stays_the_champion(engine, make_bundle, sq
     must not leave the dataset without a champion."""
     publish(engine, run(make_bundle, D1), sql_root)
     publish(engine, run(make_bundle, D2, promote=False, champion=("als-2024-05-01", 0.2)), sql_root)
-    assert publish(engine, run(make_bundle, D1), sql_root)["status"] == "published"
+    assert publish(engine, run(make_bundle, D1), sql_root).status == "published"
     assert statuses(engine) == {"2024-05-01": ("published", True), "2024-05-02": ("rejected", False)}
     found = check_served_set(engine, "A")
     assert found["served_run"] == ("2024-05-01", "als-2024-05-01")

@@ -9,9 +9,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,26 +103,6 @@ def warehouse(mariadb_engine: sa.Engine, sql_root: Path) -> sa.Engine:
             values = ", ".join(f":{column}" for column in row)
             conn.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), row)
     return mariadb_engine
-
-
-@pytest.fixture
-def new_account(mysql_server_url: sa.URL) -> Iterator[Callable[[], str]]:
-    """`new_account()` -> an unused account name; every one is dropped at the end of the test."""
-    names: list[str] = []
-
-    def make() -> str:
-        names.append(f"bi_reader_t{uuid.uuid4().hex[:10]}")
-        return names[-1]
-
-    yield make
-    admin = sa.create_engine(mysql_server_url, poolclass=sa.NullPool)
-    with admin.connect() as conn:
-        for name in names:
-            for host in conn.execute(
-                sa.text("SELECT Host FROM mysql.user WHERE User = :u"), {"u": name}
-            ).scalars():
-                conn.execute(sa.text("DROP USER :u@:h"), {"u": name, "h": host})
-    admin.dispose()
 
 
 def login(warehouse: sa.Engine, user: str, password: str) -> sa.Engine:

@@ -19,8 +19,6 @@ from recflow.warehouse.loaders import (
     bulk_load,
     insert_rows,
     load_data_local,
-    parallel_bulk_load,
-    secondary_indexes_deferred,
 )
 from recflow.warehouse.migrate import migrate
 
@@ -574,51 +572,3 @@ def test_insert_rows_binds_parameters_when_the_client_does_not_speak_utf8(fresh_
     assert any("%(p0)s" in statement for statement in sent)  # executemany, not literals
     with engine.connect() as conn:
         assert loaded(conn, "items", "L") == expected(items)
-
-
-@pytest.mark.warehouse
-def test_secondary_indexes_are_dropped_for_the_load_and_built_again(mariadb_engine):
-    with mariadb_engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE staged (id INT PRIMARY KEY, a VARCHAR(64), b VARCHAR(64), c INT,"
-            " KEY ix_ab (a, b(8)), UNIQUE KEY ux_c (c))"
-        )
-        before = conn.exec_driver_sql("SHOW CREATE TABLE staged").one()[1]
-    rows = pa.table({"id": [1, 2], "a": ["x", "y"], "b": ["long value", "é"], "c": [10, 20]})
-    with mariadb_engine.connect() as conn:
-        with secondary_indexes_deferred(conn, "staged"):
-            names = {ix["name"] for ix in sa.inspect(conn).get_indexes("staged")}
-            assert names == set()
-            bulk_load(conn, "staged", rows.column_names, rows)
-        conn.commit()
-        assert conn.exec_driver_sql("SHOW CREATE TABLE staged").one()[1] == before
-        assert conn.exec_driver_sql("SELECT COUNT(*) FROM staged").scalar_one() == 2
-
-
-@pytest.mark.warehouse
-def test_parallel_bulk_load_loads_every_row_once_over_several_connections(mariadb_engine, sql_root):
-    migrate(mariadb_engine, sql_root)
-    n = 10_001  # three slices of unequal size
-    rows = pa.table(
-        {
-            "dataset": ["A"] * n,
-            "user_id": [f"u{i}" for i in range(n)],
-            "item_id": [f"é{i % 97}" for i in range(n)],
-            "rank": [1] * n,
-            "score": [i / 7 for i in range(n)],
-            "model_version": ["v"] * n,
-            "run_date": ["2024-05-01"] * n,
-        }
-    )
-    assert (
-        parallel_bulk_load(mariadb_engine, "recommendations", rows.column_names, rows, streams=3, min_rows=1)
-        == n
-    )
-    with mariadb_engine.connect() as conn:
-        stored = conn.exec_driver_sql("SELECT user_id, item_id, score FROM recommendations").all()
-    assert sorted(stored) == sorted(
-        zip(rows["user_id"].to_pylist(), rows["item_id"].to_pylist(), rows["score"].to_pylist(), strict=True)
-    )
-    # a slice that fails fails the whole call
-    with pytest.raises(ValueError):
-        parallel_bulk_load(mariadb_engine, "recommendations", rows.column_names, rows, streams=3, min_rows=1)

@@ -80,8 +80,8 @@ def test_promoted_run_records_its_registry_row_and_becomes_the_champion(
 ):
     bundle = make_bundle("A", run_date=DAY1)
     written = publish(engine, bundle, sql_root)
-    assert written["model_registry"] == 1
-    assert written["recommendations"] == bundle.recommendations.num_rows
+    assert written.rows["model_registry"] == 1
+    assert written.rows["recommendations"] == bundle.recommendations.num_rows
 
     (row,) = registry(engine).values()
     assert row == {**bundle.registry, "dataset": "A", "run_date": "2024-05-01", "is_champion": True}
@@ -110,7 +110,7 @@ def test_rejected_run_is_recorded_but_the_champion_keeps_serving(
 
     challenger = rejected(make_bundle)
     written = publish(engine, challenger, sql_root)
-    assert written == {
+    assert written.rows == {
         "items": challenger.items.num_rows,
         "model_runs": 1,
         "model_metrics": metric_rows(challenger),
@@ -175,7 +175,7 @@ def test_a_later_promoted_run_takes_over_as_champion(
     publish(engine, make_bundle("A", run_date=DAY1), sql_root)
     publish(engine, rejected(make_bundle), sql_root)
     winner = make_bundle("A", run_date=DAY3, seed=3, model_version="als-3", champion=("als-1", 0.2))
-    assert publish(engine, winner, sql_root)["recommendations"] == winner.recommendations.num_rows
+    assert publish(engine, winner, sql_root).rows["recommendations"] == winner.recommendations.num_rows
 
     assert champions(engine) == ["2024-05-03"]
     assert {day: row["decision"] for day, row in registry(engine).items()} == {
@@ -206,7 +206,7 @@ def test_a_later_promoted_run_takes_over_as_champion(
 @BOTH_DIALECTS
 def test_a_rejected_first_run_publishes_no_recommendations(engine, make_bundle, table_rows, sql_root):
     bundle = make_bundle("A", run_date=DAY1, promote=False, champion=("als-0", 0.3))
-    assert publish(engine, bundle, sql_root)["recommendations"] == 0
+    assert publish(engine, bundle, sql_root).rows["recommendations"] == 0
     assert table_rows(engine, "recommendations") == []
     assert champions(engine) == []
     assert statuses(engine) == {"A/2024-05-01": "rejected"}

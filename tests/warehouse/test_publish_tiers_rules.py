@@ -203,7 +203,7 @@ def test_the_rule_log_is_replaced_when_a_run_is_republished(engine, make_bundle,
             if rule["rule"] != "availability"
         ],
     )
-    assert publish(engine, rerun, sql_root)["recommendation_rules"] == 3
+    assert publish(engine, rerun, sql_root).rows["recommendation_rules"] == 3
     assert rules_of(engine, DAY1) == log_rows(rerun)
     assert rules_of(engine, DAY2) == log_rows(other_day)  # other runs keep theirs
     assert rules_of(engine, DAY1, "B") != []
@@ -219,7 +219,7 @@ def test_the_rule_log_is_replaced_when_a_run_is_republished(engine, make_bundle,
 @BOTH_DIALECTS
 def test_similar_items_follow_the_promoted_model(engine, make_bundle, warehouse_state, sql_root):
     champion = make_bundle("A", run_date=DAY1)
-    assert publish(engine, champion, sql_root)["similar_items"] == champion.similar_items.num_rows
+    assert publish(engine, champion, sql_root).rows["similar_items"] == champion.similar_items.num_rows
     other = make_bundle("B", run_date=DAY1, seed=4)
     publish(engine, other, sql_root)
     assert published_similar_items(engine) == bundle_similar_items(champion)
@@ -230,7 +230,7 @@ def test_similar_items_follow_the_promoted_model(engine, make_bundle, warehouse_
         "A", run_date=DAY2, seed=2, model_version="als-2", promote=False, champion=("als-1", 0.3)
     )
     assert bundle_similar_items(rejected) != bundle_similar_items(champion)
-    assert publish(engine, rejected, sql_root)["similar_items"] == 0
+    assert publish(engine, rejected, sql_root).rows["similar_items"] == 0
     assert published_similar_items(engine) == bundle_similar_items(champion)
     assert checksum(engine, "similar_items") == served
     # and its rules are recorded all the same (a run fact)
@@ -239,7 +239,7 @@ def test_similar_items_follow_the_promoted_model(engine, make_bundle, warehouse_
     # A promoted run replaces the dataset's whole set (a smaller one here) and nothing of B's.
     winner = make_bundle("A", run_date=DAY3, seed=3, model_version="als-3", champion=("als-1", 0.2))
     winner = dataclasses.replace(winner, similar_items=winner.similar_items.slice(0, 50))
-    assert publish(engine, winner, sql_root)["similar_items"] == 50
+    assert publish(engine, winner, sql_root).rows["similar_items"] == 50
     assert published_similar_items(engine) == bundle_similar_items(winner)
     assert published_similar_items(engine, "B") == bundle_similar_items(other)
     state = warehouse_state(engine)
