@@ -1,6 +1,7 @@
-# RecFlow warehouse, first start of the mysql image (an empty data volume): the schema, then the
-# read-only bi_reader account. docker-compose.yaml mounts this folder at
-# /docker-entrypoint-initdb.d and the repository's sql/ at /opt/recflow/sql.
+# RecFlow warehouse, first start of the mysql image (an empty data volume): the schema, the
+# read-only bi_reader account, and the app account's rights for the publish watchdog.
+# docker-compose.yaml mounts this folder at /docker-entrypoint-initdb.d and the repository's sql/
+# at /opt/recflow/sql.
 #
 # The image's entrypoint *sources* this file (it is not executable on purpose), against its
 # temporary server, as root, with docker_process_sql at hand (the mysql client on the server's
@@ -16,6 +17,19 @@
 #    and nothing else. The password goes to the client on stdin, never on a command line.
 # 3. A check: every v_* view is granted (a view added by a migration but not to bi_reader.sql
 #    would otherwise go unnoticed), and SHOW GRANTS for the log.
+# 4. The app account MYSQL_USER (`recflow`, which the image created with ALL on the warehouse
+#    database before running this file) gets what the publish's watchdog needs
+#    (recflow.warehouse.blocking_readers), so the publish can see which session blocks it
+#    (sys.innodb_lock_waits) and end a read-only one:
+#      PROCESS          other sessions' transactions in information_schema.INNODB_TRX / PROCESSLIST
+#      CONNECTION_ADMIN KILL CONNECTION on another account's session (a BI reader's); MySQL 8
+#      SELECT, EXECUTE on sys.*  the sys views are SQL SECURITY INVOKER and call sys functions
+#                       (sys.innodb_lock_waits calls sys.format_statement), so the invoker needs both
+#      SELECT on performance_schema.*  what the sys views read (data_locks, data_lock_waits)
+#    CONNECTION_ADMIN also lets the account log in past max_connections and end any session,
+#    root's included: it is the pipeline's own account, and the watchdog ends only readers.
+#    A warehouse created before this step existed does not run this file again; give the grants
+#    at the mysql prompt as root (docs/docker-compose.md).
 #
 # Rotate the password later (this file does not run again) at the mysql prompt, as
 # sql/grants/bi_reader.sql describes:
@@ -85,4 +99,17 @@ if [ -n "$recflow_ungranted" ]; then
 fi
 docker_process_sql --batch --skip-column-names <<<"SHOW GRANTS FOR 'bi_reader'@$(recflow_sql_literal "$recflow_bi_host");" \
 	| sed 's/^/RecFlow: /'
-unset recflow_sql_root recflow_bi_host recflow_migrations recflow_file recflow_version recflow_ungranted
+# 4. The app account's rights for the publish watchdog (see the top of this file).
+if [ -z "${MYSQL_USER:-}" ]; then
+	mysql_error "MYSQL_USER is empty: the publish account it names needs the watchdog's grants"
+fi
+recflow_app_account="$(recflow_sql_literal "$MYSQL_USER")@'%'"
+mysql_note "RecFlow: granting $MYSQL_USER PROCESS, CONNECTION_ADMIN and the sys views (the publish watchdog)"
+docker_process_sql <<-EOSQL
+	GRANT PROCESS, CONNECTION_ADMIN ON *.* TO $recflow_app_account;
+	GRANT SELECT, EXECUTE ON sys.* TO $recflow_app_account;
+	GRANT SELECT ON performance_schema.* TO $recflow_app_account;
+EOSQL
+docker_process_sql --batch --skip-column-names <<<"SHOW GRANTS FOR $recflow_app_account;" \
+	| sed 's/^/RecFlow: /'
+unset recflow_app_account recflow_sql_root recflow_bi_host recflow_migrations recflow_file recflow_version recflow_ungranted
