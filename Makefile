@@ -30,7 +30,7 @@ export DS
 help:
 	@echo "make demo [CONF='{\"path\": \"...\"}'] [DS=YYYY-MM-DD]   run recommendations_daily once, end to end"
 	@echo "make test                                            every test (MariaDB at 127.0.0.1:3306)"
-	@echo "make bi-reader                                       create the read-only BI account or rotate its password"
+	@echo "make bi-reader [BI_USER=bi_alice] [BI_HOST='10.0.%']  create a read-only BI account or rotate its password"
 	@echo "                                                     (RECFLOW_WAREHOUSE_URL = an account that may create users)"
 	@echo "make lint | format | clean"
 
@@ -49,8 +49,9 @@ $(AIRFLOW_HOME)/airflow.db: | $(SYNCED)
 demo: $(SYNCED) $(AIRFLOW_HOME)/airflow.db
 	scripts/demo.sh
 
+# One account per person (BI_USER=bi_alice): a shared one lets any of its users change its password.
 bi-reader: $(SYNCED)
-	scripts/create_bi_reader.sh
+	scripts/create_bi_reader.sh $(if $(BI_USER),--user $(BI_USER)) $(if $(BI_HOST),--host '$(BI_HOST)')
 
 services:
 	@scripts/ensure_services.sh
