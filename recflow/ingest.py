@@ -94,7 +94,9 @@ def _unreadable_file(exc: Exception) -> str | None:
     if match is None:
         return None
     path = re.sub(r"^file:(//)?", "", match.group(1))
-    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    # A file read by several stages of one plan (a quoted file's records) fails in each of them:
+    # Java then lists the same exception again as "[CIRCULAR REFERENCE: ...]", which names no cause.
+    causes = [c for c in re.findall(r"Caused by: ([^\n]+)", text) if not c.startswith("[CIRCULAR REFERENCE")]
     cause = causes[-1].strip() if causes else text.splitlines()[0]
     hint = ""
     if "EOFException" in cause or path.endswith(".gz"):

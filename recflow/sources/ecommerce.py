@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from recflow.cleaning import RowRule
 from recflow.features import event_weight, more_events_than
 from recflow.sources.base import Detected, Layout, TableCleaner, detect_by_header
-from recflow.textfiles import TableFile
+from recflow.textfiles import TableFile, unclosed_quote_rule
 
 TITLE = "e-commerce"
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
@@ -35,14 +35,21 @@ REES46_COLUMNS = (
 )  # fmt: skip
 RETAILROCKET_COLUMNS = ("timestamp", "visitorid", "event", "itemid", "transactionid")
 
+# Both are RFC 4180 CSV: REES46 exports quote a brand or category that holds a comma.
 LAYOUTS = (
     Layout(
-        "rees46", "*.csv", (TableFile("interactions", "*.csv", ",", REES46_COLUMNS, header=REES46_COLUMNS),)
+        "rees46",
+        "*.csv",
+        (TableFile("interactions", "*.csv", ",", REES46_COLUMNS, header=REES46_COLUMNS, quoted=True),),
     ),
     Layout(
         "retailrocket",
         "*.csv",
-        (TableFile("interactions", "*.csv", ",", RETAILROCKET_COLUMNS, header=RETAILROCKET_COLUMNS),),
+        (
+            TableFile(
+                "interactions", "*.csv", ",", RETAILROCKET_COLUMNS, header=RETAILROCKET_COLUMNS, quoted=True
+            ),
+        ),
     ),
 )
 
@@ -85,6 +92,7 @@ def rees46_rules(time_zone: str) -> list[RowRule]:
     price = F.expr("try_cast(price AS DOUBLE)")
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),
         RowRule("_raw", F.col("_n_fields") != len(REES46_COLUMNS), f"expected {len(REES46_COLUMNS)} fields"),
         RowRule("event_time", ts.isNull(), "event_time is not a time like 2019-10-01 00:00:00 UTC"),
         RowRule("event_time", _implausible(ts), "event_time outside 2000..2100"),
@@ -125,6 +133,7 @@ def retailrocket_rules() -> list[RowRule]:
     ms = F.expr("try_cast(timestamp AS BIGINT)")
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),
         RowRule(
             "_raw",
             F.col("_n_fields") != len(RETAILROCKET_COLUMNS),

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from recflow.cleaning import RowRule
 from recflow.sources.base import Detected, Layout, SourceError, TableCleaner, check_inside
-from recflow.textfiles import TableFile
+from recflow.textfiles import TableFile, unclosed_quote_rule
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ LAYOUTS = (
                 ",",
                 _RATINGS,
                 header=("userId", "movieId", "rating", "timestamp"),
+                quoted=True,
             ),
             TableFile(
                 "items",
@@ -183,6 +184,7 @@ def interaction_rules(layout: Layout, expected_fields: int) -> list[RowRule]:
     rating = F.expr("try_cast(rating AS DOUBLE)")
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),  # never true for the unquoted layouts
         RowRule("_raw", F.col("_n_fields") != expected_fields, f"expected {expected_fields} fields"),
         RowRule("user_id", _is_not_int32_id("user_id"), "user_id is not an integer id within int32"),
         RowRule("item_id", _is_not_int32_id("item_id"), "item_id is not an integer id within int32"),
@@ -219,6 +221,7 @@ def typed_interactions(df: DataFrame) -> DataFrame:
 def item_rules(expected_fields: int) -> list[RowRule]:
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),
         RowRule("_raw", F.col("_n_fields") != expected_fields, f"expected {expected_fields} fields"),
         RowRule("item_id", _is_not_int32_id("item_id"), "item_id is not an integer id within int32"),
         RowRule("title", F.coalesce(F.length("title"), F.lit(0)) == 0, "title is empty"),

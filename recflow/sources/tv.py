@@ -3,7 +3,8 @@
 Layout (files told apart by header, names are free):
   viewing   channel_id,cellid,program_date,program_hour,watch_time_portrait
             cellid is the viewing household, watch time in seconds within that hour (1..3600)
-  channels  channel_id,channel_name,genre      optional catalogue (RFC 4180 quoting)
+  channels  channel_id,channel_name,genre      optional catalogue
+Both are read with RFC 4180 quoting (a name may hold commas, quotes and line breaks).
 
 Canonical tables after cleaning:
   interactions(user_id = cellid, item_id = channel_id, event_type 'watch', weight = minutes
@@ -23,7 +24,7 @@ from pyspark.sql import functions as F
 from recflow.cleaning import RowRule
 from recflow.features import more_events_than, watch_minutes
 from recflow.sources.base import Detected, Layout, TableCleaner, detect_by_header
-from recflow.textfiles import TableFile
+from recflow.textfiles import TableFile, unclosed_quote_rule
 
 TITLE = "TV viewing"
 EVENT_TYPES = ("watch",)
@@ -35,7 +36,7 @@ LAYOUTS = (
     Layout(
         "tv-viewing",
         "*.csv",
-        (TableFile("interactions", "*.csv", ",", VIEWING_COLUMNS, header=VIEWING_COLUMNS),),
+        (TableFile("interactions", "*.csv", ",", VIEWING_COLUMNS, header=VIEWING_COLUMNS, quoted=True),),
         optional=(TableFile("items", "*.csv", ",", CHANNEL_COLUMNS, header=CHANNEL_COLUMNS, quoted=True),),
     ),
 )
@@ -62,6 +63,7 @@ def viewing_rules() -> list[RowRule]:
     seconds = F.expr("try_cast(watch_time_portrait AS INT)")
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),
         RowRule(
             "_raw", F.col("_n_fields") != len(VIEWING_COLUMNS), f"expected {len(VIEWING_COLUMNS)} fields"
         ),
@@ -100,6 +102,7 @@ def typed_viewing(df: DataFrame, cap_seconds: int, time_zone: str) -> DataFrame:
 def channel_rules() -> list[RowRule]:
     return [
         RowRule("_raw", ~F.col("_valid_utf8"), "text is not valid UTF-8"),
+        unclosed_quote_rule(),
         RowRule(
             "_raw", F.col("_n_fields") != len(CHANNEL_COLUMNS), f"expected {len(CHANNEL_COLUMNS)} fields"
         ),

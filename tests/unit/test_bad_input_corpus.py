@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.facts import read_facts
@@ -28,6 +29,7 @@ from recflow.generate.tv import generate_tv
 from recflow.jobs import run_step
 from recflow.sources import ecommerce
 from recflow.sources.base import SourceError
+from recflow.textfiles import UNCLOSED_QUOTE_REASON
 from recflow.validation import ValidationFailed, enforce
 from spark_jobs.pipeline import STEPS
 from spark_jobs.validate_clean import validate_clean
@@ -43,6 +45,7 @@ UNKNOWN_EVENT_TYPE = "unknown event_type (allowed: view, cart, remove_from_cart,
 BOT_LIMIT = 60  # max_events_per_user_day of the REES46 corpus; no generated user comes near it
 BOT_REASON = f"bot-like activity: more than {BOT_LIMIT} events by one user in a day"
 BOT_USER = b"555000555"
+QUOTED_BRAND_USER, STRAY_QUOTE_USER = b"777000001", b"777000002"
 
 
 # --- how the pipeline is called (as in test_pipeline_steps) ----------------------------------
@@ -275,6 +278,24 @@ def test_truncated_gz_file_is_named_not_a_java_stack(spark, tmp_path, generated)
     assert "\tat " not in message  # no Java stack in the message
 
 
+def test_unreadable_file_failing_in_several_stages_still_names_the_cause():
+    # A quoted file is read by several stages of one plan; when the file breaks, Spark lists the
+    # failure once per stage and Java prints the repeats as circular references.
+    from recflow.ingest import _unreadable_file
+
+    failure = "org.apache.spark.SparkException: [FAILED_READ_FILE.NO_HINT] Encountered error while reading file file:///in/2019-Oct.csv.gz.  SQLSTATE: KD001"
+    text = (
+        f"An error occurred while calling o813.parquet.\n: {failure}\n\tat x.y(Z.java:1)\n"
+        f"\tSuppressed: {failure}\n\tCaused by: java.io.EOFException: Unexpected end of input stream\n"
+        f"\tSuppressed: [CIRCULAR REFERENCE: {failure}]\n"
+        f"Caused by: [CIRCULAR REFERENCE: {failure}]\n"
+    )
+    assert _unreadable_file(RuntimeError(text)) == (
+        "/in/2019-Oct.csv.gz cannot be read to the end: java.io.EOFException: Unexpected end of input "
+        "stream (a truncated or corrupt compressed file, e.g. an interrupted download: fetch it again)"
+    )
+
+
 # A folder is read by header, so a broken file beside good ones used to be skipped without a
 # word: a whole month or the catalogue lost.
 @pytest.mark.parametrize(
@@ -363,6 +384,13 @@ def _rees46_faults(template: bytes, header: bytes) -> list[tuple[str, bytes, tup
         ("blank-line", b"", ("_raw", "expected 9 fields")),
         ("eight-fields", template.rsplit(b",", 1)[0], ("_raw", "expected 9 fields")),
         ("user-id-beyond-int32", row(user_id=b"9000000000"), None),
+        # RFC 4180: a brand quoted because it holds a comma is one field; a quote inside an
+        # unquoted field is a character (their own users, so they are no re-sends of the template).
+        ("quoted-brand-with-comma", row(brand=b'"acme, inc"', user_id=QUOTED_BRAND_USER), None),
+        ("stray-quote-in-brand", row(brand=b'tv 55"', user_id=STRAY_QUOTE_USER), None),
+        # Last: a quote that never closes would otherwise pair with the next quote within
+        # MAX_RECORD_LINES lines (as in any CSV reader), and no other fault has quotes after it.
+        ("unclosed-quote", row(brand=b'"acme, inc', user_id=b"777000003"), ("_raw", UNCLOSED_QUOTE_REASON)),
     ]  # fmt: skip
 
 
@@ -418,12 +446,10 @@ def rees46_corpus(spark, generated, tmp_path_factory) -> Corpus:
     return Corpus(settings, facts, expected, len(out) - 1, _quarantine(spark, settings, "interactions"))
 
 
-REES46_FAULT_IDS = [fault_id for fault_id, _, _ in _rees46_faults(b",".join([b"x"] * 9), b"h")]
+REES46_BAD_ROWS = [fault_id for fault_id, _, rule in _rees46_faults(b",".join([b"x"] * 9), b"h") if rule]
 
 
-@pytest.mark.parametrize(
-    "fault", [f for f in REES46_FAULT_IDS if f != "user-id-beyond-int32"] + ["cut-last-line"]
-)
+@pytest.mark.parametrize("fault", [*REES46_BAD_ROWS, "cut-last-line"])
 def test_rees46_bad_row_is_quarantined_with_file_line_column_and_reason(rees46_corpus, fault):
     line, (column, reason), text = rees46_corpus.expected[fault]
     found = rees46_corpus.quarantine[line]
@@ -476,6 +502,18 @@ def test_rees46_user_id_beyond_int32_is_kept_and_mapped_to_an_int32_idx(spark, r
     assert 0 <= rows[0]["user_idx"] <= INT32_MAX
     line, rule, _ = rees46_corpus.expected["user-id-beyond-int32"]
     assert rule is None and line not in rees46_corpus.quarantine
+
+
+def test_rees46_quoted_brand_is_one_field_and_a_stray_quote_a_character(spark, rees46_corpus, generated):
+    interactions = spark.read.parquet(rees46_corpus.settings.lake_path("clean", "interactions", DS))
+    rows = interactions.where(F.col("user_id").isin(QUOTED_BRAND_USER.decode(), STRAY_QUOTE_USER.decode()))
+    found = {r["user_id"]: (r["brand"], r["price"], r["session_id"]) for r in rows.collect()}
+    template = _lines(generated.rees46)[1].decode().split(",")  # the row the faults are made of
+    price, session = float(template[6]), template[8]
+    assert found == {
+        QUOTED_BRAND_USER.decode(): ("acme, inc", price, session),
+        STRAY_QUOTE_USER.decode(): ('tv 55"', price, session),
+    }
 
 
 # --- REES46: whole files that validation rejects ---------------------------------------------
@@ -572,6 +610,9 @@ def test_retailrocket_seconds_and_unknown_events_are_quarantined(spark, tmp_path
 # --- TV -----------------------------------------------------------------------------------------
 
 TV_CELL = b"1111111111"
+# Appended to the generated catalogue: a name across two lines (one record, numbered by its first
+# line), then a quote that the file never closes.
+TV_EXTRA_CHANNELS = b'CH021,"Late\nNight TV",entertainment\nCH022,"Never closed,news\n'
 
 
 def _tv_faults() -> list[tuple[str, bytes, tuple[str, str] | None]]:
@@ -601,7 +642,7 @@ def tv_corpus(spark, generated, tmp_path_factory) -> Corpus:
     out += lines[1 + len(_tv_faults()) * 100 :]
     root = tmp_path_factory.mktemp("tv-corpus")
     path = _write(root / "in" / "viewing.csv", out)
-    (root / "in" / "channels.csv").write_bytes(generated.channels.read_bytes())
+    (root / "in" / "channels.csv").write_bytes(generated.channels.read_bytes() + TV_EXTRA_CHANNELS)
     settings, facts = _run(spark, root / "data", source="tv", path=str(path.parent))
     return Corpus(settings, facts, expected, len(out) - 1, _quarantine(spark, settings, "interactions"))
 
@@ -622,11 +663,22 @@ def test_tv_quarantine_holds_exactly_the_bad_rows_and_reconciles(tv_corpus):
     bad = {line: rule for line, rule, _ in tv_corpus.expected.values() if rule is not None}
     found = tv_corpus.quarantine
     assert {line: (r["column"], r["reason"]) for line, r in found.items()} == bad
-    n, n_channels = tv_corpus.n_rows, 20
+    n, n_channels = tv_corpus.n_rows, 20 + 2
     assert _reconciliation(tv_corpus.facts) == {
         "interactions": (n, n - len(bad), len(bad), 0),
-        "items": (n_channels, n_channels, 0, 0),
+        # Records, not lines: the two-line name is one raw row; the unclosed quote is quarantined.
+        "items": (n_channels, n_channels - 1, 1, 0),
     }
+
+
+def test_tv_channel_name_across_two_lines_is_one_item_and_an_unclosed_quote_is_quarantined(spark, tv_corpus):
+    items = spark.read.parquet(tv_corpus.settings.lake_path("clean", "items", DS))
+    titles = {r["item_id"]: r["title"] for r in items.where("item_id IN ('CH004', 'CH021')").collect()}
+    assert titles == {"CH004": "Nature, Science & History", "CH021": "Late\nNight TV"}
+    assert _quarantine(spark, tv_corpus.settings, "items") == {
+        # Line 1 is the header, 2..21 the generated channels, CH021 is lines 22 and 23.
+        24: {"file": "channels.csv", "column": "_raw", "reason": UNCLOSED_QUOTE_REASON, "raw": 'CH022,"Never closed,news'},
+    }  # fmt: skip
 
 
 def test_tv_cellid_beyond_int32_is_kept_and_mapped_to_an_int32_idx(spark, tv_corpus):

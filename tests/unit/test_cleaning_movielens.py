@@ -134,6 +134,59 @@ def test_clean_items_turns_100k_genre_flags_into_names(spark, tmp_path):
     assert {r["_line"]: r["reason"] for r in bad.collect()} == {5: "expected 24 fields", 6: "title is empty"}
 
 
+@pytest.mark.spark
+@pytest.mark.parametrize("saved_as", ["latin-1", "utf-8"])
+@pytest.mark.parametrize("layout", ["ml-100k", "ml-1m"])
+def test_catalogue_declared_latin1_gets_its_titles_right_in_either_encoding(
+    spark, tmp_path, layout, saved_as
+):
+    # The published u.item and movies.dat are Latin-1; a copy re-saved by an editor is UTF-8,
+    # and read as Latin-1 every accented title came out as "StÃ¶ry" with every check passing.
+    spec = movielens.layout_named(layout).file_for("items")
+    flags = "|".join(["0"] * len(movielens.GENRES_100K))
+    lines = {
+        "ml-100k": [
+            f"1|Störy (1995)|01-Jan-1995||http://x|{flags}",
+            f"2|Plain (1996)|01-Jan-1996||http://x|{flags}",
+        ],
+        "ml-1m": ["1::Störy (1995)::Drama", "2::Plain (1996)::Comedy"],
+    }[layout]
+    path = tmp_path / spec.filename
+    path.write_bytes(("\n".join(lines) + "\n").encode(saved_as))
+    cleaner = movielens.cleaners(movielens.layout_named(layout), settings=None)["items"]
+    clean, bad, _ = clean_table(_raw(spark, path, spec), cleaner)
+    assert {r["item_id"]: r["title"] for r in clean.collect()} == {"1": "Störy (1995)", "2": "Plain (1996)"}
+    assert bad.count() == 0
+
+
+@pytest.mark.spark
+def test_latest_movies_csv_title_across_lines_is_one_item_and_an_unclosed_quote_is_quarantined(
+    spark, tmp_path
+):
+    from recflow.textfiles import UNCLOSED_QUOTE_REASON
+
+    latest = movielens.layout_named("ml-latest")
+    path = tmp_path / "movies.csv"
+    path.write_text(
+        "movieId,title,genres\n"
+        '1,"Toy Story, The\n(1995)",Adventure|Animation\n'  # a line break inside quotes
+        '2,"Jumanji (1995),Adventure\n'  # never closed
+        "3,Heat (1995),Action|Crime\n"
+    )
+    cleaner = movielens.cleaners(latest, settings=None)["items"]
+    raw = _raw(spark, path, latest.file_for("items"))
+    clean, bad, _ = clean_table(raw, cleaner)
+    assert {r["item_id"]: (r["title"], r["genres"], r["_line"]) for r in clean.collect()} == {
+        "1": ("Toy Story, The\n(1995)", "Adventure|Animation", 2),
+        "3": ("Heat (1995)", "Action|Crime", 5),
+    }
+    assert [(r["_line"], r["column"], r["reason"], r["_raw"]) for r in bad.collect()] == [
+        (4, "_raw", UNCLOSED_QUOTE_REASON, '2,"Jumanji (1995),Adventure')
+    ]
+    # One raw row per record: raw = clean + quarantined.
+    assert raw.count() == clean.count() + bad.count() == 3
+
+
 # --- layout detection ------------------------------------------------------------------------
 
 

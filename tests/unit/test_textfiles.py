@@ -176,3 +176,271 @@ def test_too_few_fields_are_counted_and_missing_ones_are_null(spark, tmp_path):
     short = rows[1]
     assert (short["user_id"], short["item_id"], short["rating"], short["timestamp"]) == ("1", "2", None, None)
     assert short["_raw"] == "1\t2"
+
+
+# --- RFC 4180 quoting: separators and line breaks inside quotes ------------------------------
+
+MOVIES = TableFile(
+    "items",
+    "movies.csv",
+    ",",
+    ("item_id", "title", "genres"),
+    header=("movieId", "title", "genres"),
+    quoted=True,
+)
+
+
+def _rows(rows: list[dict], *columns: str) -> list[tuple]:
+    return [tuple(r[c] for c in columns) for r in rows]
+
+
+def test_quoted_line_break_makes_one_row_numbered_by_its_first_line(spark, tmp_path):
+    path = tmp_path / "movies.csv"
+    path.write_bytes(
+        b"movieId,title,genres\r\n"
+        b'1,"Foo\r\nBar (1995)",Comedy\r\n'  # CRLF, like RFC 4180 and Excel
+        b"2,Heat (1995),Action\r\n"
+        b'3,"Three\r\n""quoted"" lines, and a comma\r\n(1999)",Drama\r\n'
+        b"4,Last (2000),Western\r\n"
+    )
+    rows = _split(spark, path, MOVIES)
+    assert _rows(rows, "_line", "item_id", "title", "genres", "_n_fields", "_unclosed_quote") == [
+        (2, "1", "Foo\nBar (1995)", "Comedy", 3, False),
+        (4, "2", "Heat (1995)", "Action", 3, False),
+        (5, "3", 'Three\n"quoted" lines, and a comma\n(1999)', "Drama", 3, False),
+        (8, "4", "Last (2000)", "Western", 3, False),
+    ]
+    # The row as it was in the file, its lines joined by "\n", for the quarantine to show.
+    assert rows[0]["_raw"] == '1,"Foo\nBar (1995)",Comedy'
+    assert all(r["_file"] == f"file:{path}" for r in rows)
+
+
+def test_line_that_closes_one_quoted_field_and_opens_another_continues_the_record(spark, tmp_path):
+    path = tmp_path / "channels.csv"
+    path.write_text('1,"A\nB",x,"C\nD"\n2,"E\nF,G"\n3,plain\n')
+    spec = TableFile("items", "channels.csv", ",", ("a", "b", "c", "d"), quoted=True)
+    rows = _split(spark, path, spec)
+    assert _rows(rows, "_line", "a", "b", "c", "d", "_n_fields") == [
+        (1, "1", "A\nB", "x", "C\nD", 4),
+        (4, "2", "E\nF,G", None, None, 2),
+        (6, "3", "plain", None, None, 2),
+    ]
+
+
+def test_multi_line_record_across_a_block_boundary_is_joined_in_line_order(spark, tmp_path):
+    path = tmp_path / "channels.csv"
+    lines = [f"{n},name {n},news" for n in range(1, 3001)]
+    lines[1499] = '1500,"a name\n' + "\n".join(f"part {i}" for i in range(40)) + '\nend",news'
+    path.write_text("\n".join(lines) + "\n")
+    spec = TableFile("items", "channels.csv", ",", ("channel_id", "channel_name", "genre"), quoted=True)
+    with spark_conf(spark, "spark.sql.files.maxPartitionBytes", "4096"):
+        assert read_lines(spark, str(path)).rdd.getNumPartitions() >= 8  # the premise
+        rows = _split(spark, path, spec)
+    assert len(rows) == 3000
+    record = next(r for r in rows if r["channel_id"] == "1500")
+    assert record["_line"] == 1500
+    assert record["channel_name"] == "a name\n" + "\n".join(f"part {i}" for i in range(40)) + "\nend"
+    # The lines after it keep their own numbers, 41 lines further down the file.
+    assert [(r["_line"], r["channel_id"]) for r in rows[1500:1502]] == [(1542, "1501"), (1543, "1502")]
+    assert {r["_n_fields"] for r in rows} == {3}
+
+
+def test_records_are_joined_within_their_own_file(spark, tmp_path):
+    # Same line numbers in two files: an open quote at the end of one file never takes the
+    # other file's lines.
+    (tmp_path / "a.csv").write_text('1,"A\nB",x\n2,"open at the end,x\n')
+    (tmp_path / "b.csv").write_text('3,"C\nD",y\n4,"E",y\n')
+    spec = TableFile("items", "*.csv", ",", ("id", "name", "genre"), quoted=True)
+    rows = split_fields(read_lines(spark, str(tmp_path)), spec).collect()
+    found = {(r["_file"].rsplit("/", 1)[-1], r["_line"], r["name"], r["_unclosed_quote"]) for r in rows}
+    assert found == {
+        ("a.csv", 1, "A\nB", False),
+        ("a.csv", 3, '"open at the end', True),
+        ("b.csv", 1, "C\nD", False),
+        ("b.csv", 3, "E", False),
+    }
+
+
+def test_rees46_brand_quoted_with_a_comma_is_one_field(spark, tmp_path):
+    from recflow.sources import ecommerce
+
+    spec = ecommerce.layout_named("rees46").files[0]
+    path = tmp_path / "2019-Oct.csv"
+    path.write_text(
+        ",".join(ecommerce.REES46_COLUMNS) + "\n"
+        '2019-10-01 00:00:00 UTC,view,44600062,2103807459595387724,,"acme, inc",35.79,541312140,72d76fde\n'
+        '2019-10-01 00:00:01 UTC,view,3900821,2053013552326770905,appliances.water_heater,"say ""hi""",33.20,554748717,9333dfbd\n'
+    )
+    rows = _split(spark, path, spec)
+    assert _rows(rows, "_line", "brand", "price", "user_id", "_n_fields") == [
+        (2, "acme, inc", "35.79", "541312140", 9),
+        (3, 'say "hi"', "33.20", "554748717", 9),
+    ]
+
+
+def test_stray_quote_inside_an_unquoted_field_is_a_character(spark, tmp_path):
+    # RFC 4180: a quote opens a quoted field only as the field's first character. `tv 55"`
+    # holds a literal quote, and must neither swallow the next lines nor shift the columns.
+    path = tmp_path / "items.csv"
+    path.write_text('1,tv 55",screens\n2,plain,x\n3,"quoted",y\n4,5" ruler,tools\n5,a""b,z\n6,end,w\n')
+    spec = TableFile("items", "items.csv", ",", ("id", "name", "genre"), quoted=True)
+    rows = _split(spark, path, spec)
+    assert _rows(rows, "_line", "id", "name", "genre", "_n_fields", "_unclosed_quote") == [
+        (1, "1", 'tv 55"', "screens", 3, False),
+        (2, "2", "plain", "x", 3, False),
+        (3, "3", "quoted", "y", 3, False),
+        (4, "4", '5" ruler', "tools", 3, False),
+        (5, "5", 'a""b', "z", 3, False),  # quotes are only undoubled inside quoted fields
+        (6, "6", "end", "w", 3, False),
+    ]
+
+
+def test_unclosed_quote_is_flagged_and_the_lines_after_it_are_rows_of_their_own(spark, tmp_path):
+    from recflow.textfiles import MAX_RECORD_LINES
+
+    path = tmp_path / "items.csv"
+    lines = [f"{n},name {n},news" for n in range(1, 451)]
+    lines[9] = '10,"acme, inc,news'  # never closed
+    # A record of exactly MAX_RECORD_LINES lines is still one record...
+    lines[149] = '150,"long'
+    lines[150 + MAX_RECORD_LINES - 2] = 'tail",news'
+    # ... one line more is not: its first line is flagged, the others are read as rows.
+    lines[299] = '300,"longer'
+    lines[300 + MAX_RECORD_LINES - 1] = 'tail",news'
+    path.write_text("\n".join(lines) + "\n")
+    spec = TableFile("items", "items.csv", ",", ("id", "name", "genre"), quoted=True)
+    rows = {r["_line"]: r for r in _split(spark, path, spec)}
+    assert sorted(n for n, r in rows.items() if r["_unclosed_quote"]) == [10, 300]
+    assert rows[10]["_raw"] == '10,"acme, inc,news'
+    assert all(n in rows for n in range(11, 150))  # nothing swallowed after line 10
+    assert rows[150]["name"].startswith("long\n151,name 151,news\n")
+    last = 150 + MAX_RECORD_LINES - 2  # the line before the closing one
+    assert rows[150]["name"].endswith(f"\n{last},name {last},news\ntail")
+    assert (rows[150]["genre"], rows[150]["_n_fields"]) == ("news", 3)
+    assert all(n not in rows for n in range(151, 150 + MAX_RECORD_LINES))
+    assert all(n in rows and not rows[n]["_unclosed_quote"] for n in range(301, 451))
+    assert rows[300 + MAX_RECORD_LINES]["_raw"] == 'tail",news'
+    # Records, not lines: the long record counts once.
+    assert len(rows) == 450 - (MAX_RECORD_LINES - 1)
+
+
+def _ends_inside_quotes(line: str, inside: bool) -> bool:
+    """A plain character-by-character reading of one line (the rules of recflow.textfiles, one
+    character at a time): is the line, begun inside or outside quotes, left inside them?"""
+    i = 0
+
+    def to_closing_quote(i: int) -> int | None:  # index after the closing quote, None if none
+        while (q := line.find('"', i)) >= 0:
+            if line[q + 1 : q + 2] != '"':
+                return q + 1
+            i = q + 2
+        return None
+
+    if inside:
+        i = to_closing_quote(i)
+        if i is None:
+            return True
+        if (i := line.find(",", i)) < 0:
+            return False
+        i += 1
+    while True:
+        start = i
+        while line[start : start + 1] == " ":  # spaces before an opening quote
+            start += 1
+        if line[start : start + 1] == '"':
+            i = to_closing_quote(start + 1)
+            if i is None:
+                return True
+        if (i := line.find(",", i)) < 0:
+            return False
+        i += 1
+
+
+def _reference_records(lines: list[str], max_lines: int) -> list[tuple[int, str, bool]]:
+    """(first line, text, unclosed) of each record, reading the lines in order."""
+    records, i = [], 0
+    while i < len(lines):
+        if not _ends_inside_quotes(lines[i], inside=False):
+            records.append((i + 1, lines[i], False))
+            i += 1
+            continue
+        j, inside = i, True
+        while inside and j + 1 < len(lines) and j + 1 - i < max_lines:
+            j += 1
+            inside = _ends_inside_quotes(lines[j], inside=True)
+        if inside:
+            records.append((i + 1, lines[i], True))
+            i += 1
+        else:
+            records.append((i + 1, "\n".join(lines[i : j + 1]), False))
+            i = j + 1
+    return records
+
+
+def test_records_match_a_line_by_line_reading_of_random_quoting(spark, tmp_path):
+    # Quotes opening, closing, reopening, doubled, stray and never closed, in random lines:
+    # the records must be those of reading the file in order, one line after the other.
+    import random
+
+    from recflow.textfiles import MAX_RECORD_LINES
+
+    pieces = [
+        "a",
+        "b c",
+        '"q"',
+        '"x,y"',
+        '"open',
+        'close"',
+        'tv 55"',
+        '""',
+        ' "sp"',
+        'a""b',
+        '"z""',
+        '"""',
+        "",
+    ]
+    rng = random.Random(7)
+    lines = []
+    for _ in range(4000):
+        if rng.random() < 0.85:
+            lines.append(f"{rng.randrange(1000)},plain")
+        else:
+            lines.append(",".join(rng.choice(pieces) for _ in range(rng.randrange(1, 5))))
+    # A stretch without quotes longer than a record may span, after an opening quote.
+    lines[2000:2000] = ['1,"left open'] + [f"{n},plain" for n in range(MAX_RECORD_LINES + 5)]
+    path = tmp_path / "random.csv"
+    path.write_text("\n".join(lines) + "\n")
+    spec = TableFile("items", "random.csv", ",", ("a", "b"), quoted=True)
+    with spark_conf(spark, "spark.sql.files.maxPartitionBytes", "8192"):
+        rows = _split(spark, path, spec)
+    expected = _reference_records(lines, MAX_RECORD_LINES)
+    assert (
+        sum(len(text.split("\n")) > 1 for _, text, _ in expected) > 50
+    )  # the premise: many records span lines
+    assert sum(unclosed for _, _, unclosed in expected) > 0
+    assert [(r["_line"], r["_raw"], r["_unclosed_quote"]) for r in rows] == expected
+
+
+def test_quoted_file_needs_a_one_character_separator():
+    with pytest.raises(ValueError, match="one-character separator"):
+        TableFile("items", "movies.dat", "::", ("a", "b"), quoted=True)
+
+
+# --- declared Latin-1, saved as UTF-8 ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("saved_as", ["latin-1", "utf-8"])
+def test_latin1_declared_file_reads_right_whichever_encoding_it_was_saved_in(spark, tmp_path, saved_as):
+    path = tmp_path / "u.item"
+    path.write_bytes("1|Störy (1995)\n2|Plain (1996)\n3|Café Noir, Niño (1997)\n".encode(saved_as))
+    spec = TableFile("items", "u.item", "|", ("item_id", "title"), encoding="ISO-8859-1")
+    rows = _split(spark, path, spec)
+    assert [r["title"] for r in rows] == ["Störy (1995)", "Plain (1996)", "Café Noir, Niño (1997)"]
+    assert rows[0]["_raw"] == "1|Störy (1995)"
+
+
+def test_latin1_file_with_lines_appended_in_utf8_reads_right_on_every_line(spark, tmp_path):
+    path = tmp_path / "movies.dat"
+    path.write_bytes("1::Störy (1995)::Drama\n".encode("latin-1") + "2::Störy 2 (1997)::Drama\n".encode())
+    spec = TableFile("items", "movies.dat", "::", ("item_id", "title", "genres"), encoding="ISO-8859-1")
+    assert [r["title"] for r in _split(spark, path, spec)] == ["Störy (1995)", "Störy 2 (1997)"]
