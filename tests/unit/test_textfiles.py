@@ -6,6 +6,7 @@ import contextlib
 
 import pytest
 
+from recflow.sources import movielens
 from recflow.textfiles import TableFile, read_lines, split_fields
 
 pytestmark = pytest.mark.spark
@@ -24,6 +25,10 @@ def spark_conf(spark, key: str, value: str):
             spark.conf.unset(key)
         else:
             spark.conf.set(key, previous)
+
+
+# The layout's own spec, so the tests read movies.csv as ingest does.
+MOVIES = next(spec for layout in movielens.LAYOUTS for spec in layout.files if spec.filename == "movies.csv")
 
 
 def _split(spark, path, spec: TableFile) -> list[dict]:
@@ -129,15 +134,7 @@ def test_quoted_csv_fields(spark, tmp_path):
         '2,"The ""Best"" Movie, Ever (1999)",Comedy\n'
         "3,Heat (1995),Action|Crime|Thriller\n"
     )
-    spec = TableFile(
-        "items",
-        "movies.csv",
-        ",",
-        ("item_id", "title", "genres"),
-        header=("movieId", "title", "genres"),
-        quoted=True,
-    )
-    rows = _split(spark, path, spec)
+    rows = _split(spark, path, MOVIES)
     assert [(r["_line"], r["item_id"], r["title"], r["genres"], r["_n_fields"]) for r in rows] == [
         (2, "1", "Toy Story, The (1995)", "Adventure|Animation", 3),
         (3, "2", 'The "Best" Movie, Ever (1999)', "Comedy", 3),
@@ -179,15 +176,6 @@ def test_too_few_fields_are_counted_and_missing_ones_are_null(spark, tmp_path):
 
 
 # --- RFC 4180 quoting: separators and line breaks inside quotes ------------------------------
-
-MOVIES = TableFile(
-    "items",
-    "movies.csv",
-    ",",
-    ("item_id", "title", "genres"),
-    header=("movieId", "title", "genres"),
-    quoted=True,
-)
 
 
 def _rows(rows: list[dict], *columns: str) -> list[tuple]:
