@@ -37,10 +37,10 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from recflow.config import Settings  # noqa: E402
 from recflow.metrics import ranking_metrics, rating_metrics  # noqa: E402
-from recflow.models.als import blended_top_k, fit_ranker, ranker_candidates  # noqa: E402
+from recflow.models.als import BLEND_MARGIN, blended_top_k, fit_ranker, ranker_candidates  # noqa: E402
 from recflow.models.baselines import fit_biases, popularity  # noqa: E402
 from recflow.models.rating import fit_rating_model  # noqa: E402
-from recflow.recommend import popularity_top_k, rank_unseen  # noqa: E402
+from recflow.recommend import candidate_groups, popularity_top_k, rank_unseen  # noqa: E402
 from recflow.spark import get_spark  # noqa: E402
 from recflow.split import stratified_split  # noqa: E402
 from recflow.tuning import tune_ranker, tune_rating  # noqa: E402
@@ -96,7 +96,7 @@ def rating_protocol(spark, data: Path, settings: Settings) -> tuple[list[dict], 
     return folds, {"chosen": chosen, "search": search}
 
 
-def ms_als_top_k(train, users, k: int):
+def ms_als_top_k(train, groups, k: int):
     """Spark ALS as the Microsoft Recommenders benchmark configures it: explicit, rank 10,
     15 iterations, regParam 0.05, ranking by predicted rating."""
     model = ALS(
@@ -104,7 +104,7 @@ def ms_als_top_k(train, users, k: int):
         regParam=0.05, implicitPrefs=False, alpha=0.1, coldStartStrategy="drop", seed=42,
         checkpointInterval=5,
     ).fit(train)  # fmt: skip
-    candidates = ranker_candidates(model, users, train, k).withColumnRenamed("als_score", "score")
+    candidates = ranker_candidates(model, groups).withColumnRenamed("als_score", "score")
     return rank_unseen(candidates, train, k)
 
 
@@ -114,13 +114,14 @@ def ranking_protocol(spark, data: Path, settings: Settings) -> tuple[dict, dict]
     chosen, search = tune_ranker(train, settings)
     model = fit_ranker(train, chosen, settings.seed)
     users = test.select("user_idx").distinct()
-    candidates = ranker_candidates(model, users, train, K).cache()
+    groups = candidate_groups(users, train, K, BLEND_MARGIN)
+    candidates = ranker_candidates(model, groups).cache()
     pop = popularity(train)
     rows = {
         "recflow": blended_top_k(candidates, pop, train, chosen["blend"], K),
         "no_blend": blended_top_k(candidates, pop, train, 0.0, K),
-        "ms_als": ms_als_top_k(train, users, K),
-        "popularity": popularity_top_k(train, users, train, K),
+        "ms_als": ms_als_top_k(train, groups, K),
+        "popularity": popularity_top_k(train, groups, train, K),
     }
     return {name: ranking_metrics(top, test, K) for name, top in rows.items()}, {
         "chosen": chosen,

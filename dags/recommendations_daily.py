@@ -24,6 +24,7 @@ from recflow.config import (
     event_weights_schema,
     search_space_schema,
 )
+from recflow.resources import driver_memory
 
 SPARK_JOBS = Path(__file__).resolve().parents[1] / "spark_jobs"
 
@@ -157,6 +158,7 @@ with DAG(
     params=PARAMS,
     tags=["recflow", "recommendations", "als"],
     doc_md=__doc__,
+    user_defined_macros={"driver_memory": driver_memory},
 ) as dag:
     spark = {
         task_id: SparkSubmitOperator(
@@ -165,6 +167,8 @@ with DAG(
             application=str(SPARK_JOBS / f"{script}.py"),
             name=f"recflow-{script}",
             application_args=["--ds", "{{ ds }}", "--params", "{{ params | tojson }}"],
+            # Rendered where the task runs, from that machine's memory (recflow.resources).
+            conf={"spark.driver.memory": "{{ driver_memory() }}"},
             post_execute=record_duration,
         )
         for task_id, script in SPARK_TASKS.items()

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from recflow.ordering import percent_rank
+
 # MovieLens 1M's age buckets (README of ml-1m), used for 100K's exact ages too: (lower bound, label).
 AGE_GROUPS = (
     (1, "Under 18"),
@@ -294,7 +296,8 @@ def user_profiles(activity: Activity) -> DataFrame:
         F.countDistinct("activity_date").cast("int").alias("active_days"),
         *_source_measures(),
     )
-    share = F.percent_rank().over(Window.orderBy("n_interactions"))
+    volume = percent_rank(volume, "n_interactions", "_share")
+    share = F.col("_share")
     level = (
         F.when(share < LIGHT_BELOW, F.lit("light"))
         .when(share < HEAVY_FROM, F.lit("regular"))

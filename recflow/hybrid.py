@@ -1,9 +1,11 @@
 """The hybrid recommender: ALS and content scores blended per user tier, business rules, reasons.
 
-Every user is scored against the whole catalogue at once on the executors (`mapInPandas`), with
-the catalogue's matrices broadcast: ALS item factors (rank columns), content vectors (sparse
-TF-IDF, recflow.content) and a few per-item flags. That is one matrix-vector product per user
-and model, where a users x items cross join in Spark would shuffle every pair.
+Users are scored against the whole catalogue on the executors (`mapInPandas`), with the
+catalogue's matrices broadcast: ALS item factors (rank columns), content vectors (sparse TF-IDF,
+recflow.content) and a few per-item flags. A block of users is one matrix product per model
+(as many users as keep a block's scores near BLOCK_BYTES), where a users x items cross join in
+Spark would shuffle every pair; each list then sorts only the best few candidates it needs
+(`best_first`), never the whole catalogue.
 
 Per user, with history H (the items the user interacted with, weights w_j):
 - als(i)     = u . v_i + blend * popularity(i), the published ALS ranker's score. An item ALS
@@ -38,8 +40,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from recflow.similarity import block_top_k, default_block_rows
+
 # Content neighbours a new item's ALS factor is folded in from.
 FOLD_IN_NEIGHBOURS = 10
+# Bytes of one block of users' dense scores (users x items float64), per model.
+BLOCK_BYTES = 16 * 1024 * 1024
 # Popularity breaks ties (and orders items no model can score) without changing real orderings.
 TIE_BREAK = 1e-9
 
@@ -158,18 +164,26 @@ def _by_position(by_idx: dict, item_idx, values, n: int) -> tuple[np.ndarray, np
 
 def _fold_in(vectors: np.ndarray, has: np.ndarray, content) -> None:
     """Give each item without a factor the similarity-weighted mean factor of its
-    FOLD_IN_NEIGHBOURS closest items (by content) that have one, in place."""
+    FOLD_IN_NEIGHBOURS closest items (by content) that have one, in place. Blockwise: one block
+    of missing items against the known ones at a time, so memory stays near one block however
+    many items are new (all of them missing x known would be 60 GB at 50,000 x 150,000)."""
     missing = np.flatnonzero(~has)
     known = np.flatnonzero(has)
     if not len(missing) or not len(known):
         return
-    sims = (content[missing] @ content[known].T).toarray()
-    for row, item in enumerate(missing):
-        top = np.argsort(-sims[row], kind="stable")[:FOLD_IN_NEIGHBOURS]
-        weights = sims[row, top]
-        top, weights = top[weights > 0], weights[weights > 0]
-        if len(top):
-            vectors[item] = weights @ vectors[known[top]] / weights.sum()
+    known_t = content[known].T.tocsr()
+    rows_per_block = default_block_rows(len(known))
+    for start in range(0, len(missing), rows_per_block):
+        block = missing[start : start + rows_per_block]
+        sims = (content[block] @ known_t).toarray()
+        rows, neighbours, weights, _ = block_top_k(
+            sims, np.arange(len(block)), FOLD_IN_NEIGHBOURS, self_scores=False
+        )
+        total = np.zeros((len(block), vectors.shape[1]))
+        np.add.at(total, rows, weights[:, None] * vectors[known[neighbours]])
+        weight_sum = np.bincount(rows, weights=weights, minlength=len(block))
+        got = weight_sum > 0
+        vectors[block[got]] = total[got] / weight_sum[got, None]
 
 
 def _minmax(scores: np.ndarray) -> np.ndarray:
@@ -179,15 +193,38 @@ def _minmax(scores: np.ndarray) -> np.ndarray:
 
 def user_scores(cat: Catalogue, factor, history: np.ndarray, weights: np.ndarray, blend: float):
     """(als scores or None, content scores) of one user over the catalogue."""
-    als = None
-    if factor is not None and cat.factors is not None:
-        als = cat.factors @ np.asarray(factor, dtype=np.float64) + blend * cat.popularity
-    content = np.zeros(cat.size)
-    if len(history):
-        profile = np.asarray(cat.content[history].T @ weights).ravel()
-        norm = np.linalg.norm(profile)
-        if norm > 0:
-            content = np.asarray(cat.content @ (profile / norm)).ravel()
+    als, content = block_scores(cat, [factor], [history], [weights], blend)
+    return (None if als[0] is None else als[0]), content[0]
+
+
+def block_scores(cat: Catalogue, factors: list, histories: list, weights: list, blend: float):
+    """Scores of a block of users over the catalogue, one matrix product per model ->
+    (per user: als scores or None, content scores n x float64 matrix, a row per user)."""
+    from scipy import sparse
+
+    b = len(histories)
+    als: list = [None] * b
+    with_factor = [i for i, f in enumerate(factors) if f is not None]
+    if with_factor and cat.factors is not None:
+        user_factors = np.asarray([factors[i] for i in with_factor], dtype=np.float64)
+        block = user_factors @ cat.factors.T + blend * cat.popularity
+        for row, i in enumerate(with_factor):
+            als[i] = block[row]
+    lengths = [len(h) for h in histories]
+    taste = sparse.csr_matrix(
+        (
+            np.concatenate([np.asarray(w, dtype=np.float64) for w in weights]) if b else np.zeros(0),
+            np.concatenate([np.asarray(h, dtype=np.int64) for h in histories])
+            if b
+            else np.zeros(0, np.int64),
+            np.concatenate([[0], np.cumsum(lengths)]),
+        ),
+        shape=(b, cat.size),
+    )
+    profiles = taste @ cat.content  # sum_j w_j x_j over each history
+    norms = np.sqrt(np.asarray(profiles.multiply(profiles).sum(axis=1)).ravel())
+    unit = sparse.diags(np.divide(1.0, norms, out=np.zeros(b), where=norms > 0)) @ profiles
+    content = np.asarray((unit @ cat.content.T).todense()).reshape(b, cat.size)
     return als, content
 
 
@@ -202,12 +239,13 @@ def blend_scores(als, content: np.ndarray, weight: float) -> tuple[np.ndarray, s
 
 def select(cat: Catalogue, scores: np.ndarray, history: np.ndarray, policy: Policy, user_key: str):
     """Walk the candidates best first through the rules -> (accepted positions, [(pos, rule)] removed)."""
-    order = np.lexsort((np.arange(cat.size), -(scores + TIE_BREAK * cat.popularity)))
+    key = -(scores + TIE_BREAK * cat.popularity)
     seen = set(history.tolist())
     own_blocks = policy.user_blocks.get(user_key, ())
     accepted, removed, deferred = [], [], []
     per_category: dict[int, int] = {}
-    for pos in order.tolist():
+    wanted = 2 * policy.k + len(seen) + len(own_blocks) + int(cat.blocked.sum())
+    for pos in _walk(key, wanted):
         if len(accepted) == policy.k:
             break
         if pos in seen:
@@ -235,6 +273,29 @@ def select(cat: Catalogue, scores: np.ndarray, history: np.ndarray, policy: Poli
     return accepted, removed
 
 
+def best_first(key: np.ndarray, m: int) -> np.ndarray:
+    """The positions of the m smallest keys, ordered by (key, position): the same first m a full
+    lexsort gives (ties at the m-th key are all taken, so the order is exact), found in O(n)."""
+    if m >= len(key):
+        return np.lexsort((np.arange(len(key)), key))
+    cut = np.partition(key, m - 1)[m - 1]
+    top = np.flatnonzero(key <= cut)
+    return top[np.lexsort((top, key[top]))]
+
+
+def _walk(key: np.ndarray, m: int):
+    """Positions in best_first order, sorted m at a time: the rules usually accept k of the
+    first k + |history| + a few, and a list that needs more (a blocklist, the availability rule)
+    sorts four times as many, and so on."""
+    done = 0
+    while True:
+        order = best_first(key, m)
+        yield from order[done:].tolist()
+        if len(order) >= len(key):
+            return
+        done, m = len(order), 4 * m
+
+
 def reason_item(cat: Catalogue, pos: int, history: np.ndarray, by: str) -> int:
     """The user's own item closest to `pos`: in ALS factor space (by="als") or content, -1 if none."""
     if not len(history):
@@ -250,9 +311,21 @@ def reason_item(cat: Catalogue, pos: int, history: np.ndarray, by: str) -> int:
 def score_user(cat: Catalogue, policy: Policy, row, variants: dict[str, float]) -> list[tuple]:
     """Output rows (OUTPUT without user_key) of one user for each variant (name -> content weight;
     a negative weight names a popularity list: -1 overall, else the user's `segment`)."""
-    history = np.asarray(row.history if row.history is not None else [], dtype=np.int64)
-    weights = np.asarray(row.weights if row.weights is not None else [], dtype=np.float64)
-    als, content = user_scores(cat, row.factor, history, weights, policy.blend)
+    return score_users(cat, policy, [row], [variants])[0]
+
+
+def score_users(cat: Catalogue, policy: Policy, rows: list, variants: list[dict[str, float]]) -> list[list]:
+    """score_user of a block of users, their scores computed as one matrix product per model."""
+    histories = [np.asarray(r.history if r.history is not None else [], dtype=np.int64) for r in rows]
+    weights = [np.asarray(r.weights if r.weights is not None else [], dtype=np.float64) for r in rows]
+    als, content = block_scores(cat, [r.factor for r in rows], histories, weights, policy.blend)
+    return [
+        _lists(cat, policy, row, own, histories[i], als[i], content[i])
+        for i, (row, own) in enumerate(zip(rows, variants, strict=True))
+    ]
+
+
+def _lists(cat: Catalogue, policy: Policy, row, variants: dict, history, als, content) -> list[tuple]:
     out = []
     for variant, weight in variants.items():
         if not len(history) or weight is None or not weight >= 0:  # no history, NaN, or a popularity list
@@ -287,15 +360,22 @@ def recommend_all(
     (rank null, removed_by the rule). A variant weight of None uses the row's own `weight` (its
     tier's tuned content weight)."""
     shared = users.sparkSession.sparkContext.broadcast((catalogue, policy, variants))
+    users_per_block = max(1, BLOCK_BYTES // (8 * max(catalogue.size, 1)))
 
     def run(batches):
         cat, pol, names = shared.value
         for batch in batches:
-            rows = []
-            for row in batch.itertuples(index=False):
-                own = {name: (row.weight if weight is None else weight) for name, weight in names.items()}
-                rows += [(row.user_key, *r) for r in score_user(cat, pol, row, own)]
-            yield pd.DataFrame(rows, columns=OUTPUT.fieldNames())
+            rows = list(batch.itertuples(index=False))
+            out = []
+            for start in range(0, len(rows), users_per_block):
+                block = rows[start : start + users_per_block]
+                own = [
+                    {name: (row.weight if weight is None else weight) for name, weight in names.items()}
+                    for row in block
+                ]
+                for row, lists in zip(block, score_users(cat, pol, block, own), strict=True):
+                    out += [(row.user_key, *r) for r in lists]
+            yield pd.DataFrame(out, columns=OUTPUT.fieldNames())
 
     columns = ["user_key", "history", "weights", "factor", "weight", "segment"]
     present = [F.col(c) if c in users.columns else F.lit(None).alias(c) for c in columns]

@@ -9,11 +9,12 @@ runs, and re-running a date rebuilds the identical snapshot (it never reads its 
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.facts import previous_partition
+from recflow.ordering import number_rows
 
 INT32_MAX = 2**31 - 1
 KINDS = {"user": "user_id", "item": "item_id"}
@@ -31,9 +32,8 @@ def extend_mapping(ids: DataFrame, previous: DataFrame | None, id_col: str, idx_
     else:
         start = (previous.agg(F.max(idx_col)).first()[0] or -1) + 1
         new = seen.join(previous.select(id_col), id_col, "left_anti")
-    # One global order is what makes numbering deterministic; the window runs on one partition,
-    # which is fine for the id column alone (tens of millions of short strings).
-    numbered = new.withColumn(idx_col, (F.row_number().over(Window.orderBy(id_col)) - 1 + start).cast("long"))
+    # One global order is what makes numbering deterministic (numbered in parallel, not in one task).
+    numbered = number_rows(new, [F.col(id_col)], idx_col, start)
     mapping = numbered if previous is None else previous.select(id_col, idx_col).unionByName(numbered)
     return mapping
 

@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import math
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recflow.models.baselines import EXACT
+from recflow.ordering import number_rows
 
 # Share of the train items, the most popular ones, that make up the head in catalogue_metrics.
 HEAD_SHARE = 0.2
@@ -208,17 +209,12 @@ def catalogue_metrics(top_k: DataFrame, train: DataFrame, k: int) -> dict[str, f
     against train(user_idx, item_idx), as defined in the module docstring. One job; 0.0 for
     either when its denominator is empty.
 
-    Ranking the train items by popularity is one window over the whole item table (one row per
-    item, so it fits a single partition)."""
+    The train items are ranked by popularity in parallel (recflow.ordering), not in one task."""
     popularity = train.groupBy("item_idx").agg(F.count(F.lit(1)).alias("train_rows"))
-    everything = Window.partitionBy()
-    head_size = F.ceil(F.count(F.lit(1)).over(everything) * F.lit(HEAD_SHARE))
-    catalogue = popularity.select(
-        "item_idx",
-        F.lit(True).alias("in_train"),
-        (F.row_number().over(everything.orderBy(F.desc("train_rows"), "item_idx")) <= head_size).alias(
-            "in_head"
-        ),
+    ranked = number_rows(popularity, [F.desc("train_rows"), F.col("item_idx")], "_position")
+    head_size = math.ceil(popularity.count() * HEAD_SHARE)
+    catalogue = ranked.select(
+        "item_idx", F.lit(True).alias("in_train"), (F.col("_position") < head_size).alias("in_head")
     )
     recommended = top_k.where(F.col("rank") <= k).groupBy("item_idx").agg(F.count(F.lit(1)).alias("rec_rows"))
     row = (

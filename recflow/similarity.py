@@ -223,23 +223,25 @@ def _score_blocks(
 
 
 def block_top_k(
-    scores: np.ndarray, positions: np.ndarray, k: int
+    scores: np.ndarray, positions: np.ndarray, k: int, *, self_scores: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Top k of each row of a block of scores -> (row positions, neighbour positions, scores,
     ranks), row by row, best first; only scores > 0, so a row may keep fewer than k.
 
     scores[i, j] is the score of positions[i] against position j (positions ascend with the
-    ids, so a smaller position is a smaller id). scores is modified: the self-scores are set to
-    -inf. np.partition (the introselect behind argpartition, without its int64 index matrix)
+    ids, so a smaller position is a smaller id). With self_scores (rows and columns are the same
+    items), scores is modified: the self-scores are set to -inf; without, rows are other items
+    than the columns and every column may be a neighbour. np.partition (the introselect behind argpartition, without its int64 index matrix)
     finds each row's k-th best value in O(n); the candidates are the positive scores at or above
     it, k of them unless there are ties at the k-th place, and a sort of just the candidates by
     (score desc, position asc) keeps the first k, so ties go to the smaller position."""
     b, n = scores.shape
-    k = min(k, n - 1)
+    k = min(k, n - 1 if self_scores else n)
     if b == 0 or k < 1:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), empty
-    scores[np.arange(b), positions] = -np.inf
+    if self_scores:
+        scores[np.arange(b), positions] = -np.inf
     kth = np.partition(scores, n - k, axis=1)[:, n - k : n - k + 1]
     # "> 0" too: a row whose k-th best is 0 (a zero vector, a sparse item) would otherwise make
     # every one of its zeros a tied candidate, n of them, all to be dropped anyway.

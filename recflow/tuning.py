@@ -21,9 +21,17 @@ from pyspark.sql import DataFrame
 
 from recflow.config import Settings
 from recflow.metrics import ranking_metrics, rating_metrics, scorable
-from recflow.models.als import RANKER_KEYS, RATING_KEYS, blended_top_k, fit_ranker, ranker_candidates
+from recflow.models.als import (
+    BLEND_MARGIN,
+    RANKER_KEYS,
+    RATING_KEYS,
+    blended_top_k,
+    fit_ranker,
+    ranker_candidates,
+)
 from recflow.models.baselines import popularity
 from recflow.models.rating import fit_rating_model
+from recflow.recommend import candidate_groups
 from recflow.split import random_split, stratified_split, temporal_split
 
 # Measured on MovieLens 100K (benchmarks/quality.py): implicit ALS wants a large rank, little
@@ -89,6 +97,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
     fit_rows = fit_rows.cache()
     users, valid = (frame.cache() for frame in scorable(fit_rows, valid))
     pop = popularity(fit_rows).cache()
+    groups = candidate_groups(users, fit_rows, k, BLEND_MARGIN)
     grid = space(settings, RANKER_KEYS)
     fit_grid = {key: values for key, values in grid.items() if key != "blend"}
     blends = sorted(set(grid["blend"]) | {settings.blend})
@@ -96,7 +105,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
 
     def run(params: dict) -> list[dict]:
         model = fit_ranker(fit_rows, params, settings.seed, implicit)
-        candidates = ranker_candidates(model, users, fit_rows, k).cache()
+        candidates = ranker_candidates(model, groups).cache()
         scored = [
             params
             | {
@@ -110,7 +119,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
 
     trials, seconds = _search(draw_trials(fit_base, fit_grid, settings.tuning_trials, settings.seed), run)
     best = max(trials, key=lambda t: t[metric])  # max keeps the first of equals: base wins ties
-    for frame in (fit_rows, users, valid, pop):
+    for frame in (fit_rows, users, valid, pop, groups):
         frame.unpersist()
     chosen = {key: best[key] for key in RANKER_KEYS}
     return chosen, {"metric": metric, "trials": trials, "seconds": seconds, "best": best[metric]}

@@ -20,10 +20,10 @@ from recflow.hybrid import Policy
 from recflow.idmap import mapping_path
 from recflow.jobs import run_job
 from recflow.metrics import catalogue_metrics, ranking_metrics, ranking_metrics_by, rating_metrics, scorable
-from recflow.models.als import blended_top_k, ranker_candidates
+from recflow.models.als import BLEND_MARGIN, blended_top_k, ranker_candidates
 from recflow.models.baselines import fit_biases, popularity
 from recflow.models.rating import RatingModel
-from recflow.recommend import popularity_top_k
+from recflow.recommend import CandidateGroups, candidate_groups, popularity_top_k
 from recflow.registry import champion_before
 from recflow.scoring import (
     item_table,
@@ -42,20 +42,22 @@ log = logging.getLogger(__name__)
 class Holdout:
     """What every model of the run is judged on, computed once: the train split (seen items,
     popularity), the test split (ratings for RMSE), and the test users a model can score with
-    their test rows (ranking metrics)."""
+    their test rows (ranking metrics), grouped by how many candidates each needs."""
 
     train: DataFrame
     test: DataFrame
     users: DataFrame
     scored_test: DataFrame
     popularity: DataFrame
+    groups: CandidateGroups
 
 
 def extract(spark, settings: Settings, ds: str) -> tuple[Holdout, dict]:
     train = spark.read.parquet(settings.lake_path("splits", "train", ds)).cache()
     test = spark.read.parquet(settings.lake_path("splits", "test", ds)).cache()
     users, scored_test = (frame.cache() for frame in scorable(train, test))
-    holdout = Holdout(train, test, users, scored_test, popularity(train).cache())
+    groups = candidate_groups(users, train, settings.top_k, BLEND_MARGIN)
+    holdout = Holdout(train, test, users, scored_test, popularity(train).cache(), groups)
     return holdout, read_facts(settings.lake_path("facts", "train", ds))
 
 
@@ -69,7 +71,7 @@ def list_metrics(top: DataFrame, holdout: Holdout, k: int) -> dict:
 def model_metrics(spark, model_dir: str, blend: float, rated: bool, holdout: Holdout, k: int) -> dict:
     """Everything measured of one trained model (the run's or the champion's)."""
     model = ALSModel.load(f"{model_dir}/holdout_ranker")
-    candidates = ranker_candidates(model, holdout.users, holdout.train, k)
+    candidates = ranker_candidates(model, holdout.groups)
     metrics = list_metrics(blended_top_k(candidates, holdout.popularity, holdout.train, blend, k), holdout, k)
     if rated:
         rating_model = RatingModel.load(spark, f"{model_dir}/holdout_rating")
@@ -78,7 +80,7 @@ def model_metrics(spark, model_dir: str, blend: float, rated: bool, holdout: Hol
 
 
 def baseline_metrics(holdout: Holdout, k: int, scale: list[float] | None) -> dict[str, dict]:
-    top = popularity_top_k(holdout.train, holdout.users, holdout.train, k)
+    top = popularity_top_k(holdout.train, holdout.groups, holdout.train, k)
     baselines = {"popularity": list_metrics(top, holdout, k)}
     if scale is not None:
         biases = fit_biases(holdout.train, rating_min=scale[0], rating_max=scale[1])

@@ -295,8 +295,9 @@ def recommend(spark, settings: Settings, ds: str) -> dict:
     inputs = extract(spark, settings, ds)
     recs, removed, similar = transform(inputs, settings)
     target = settings.lake_path("recs", "recommendations", ds)
-    recs.repartition(1).write.mode("overwrite").parquet(target)
-    similar.repartition(1).write.mode("overwrite").parquet(settings.lake_path("recs", "similar_items", ds))
+    # Written by the tasks that made them (a file each), never funnelled through one task.
+    recs.write.mode("overwrite").parquet(target)
+    similar.write.mode("overwrite").parquet(settings.lake_path("recs", "similar_items", ds))
     rules = rule_log(removed, settings)
     written = spark.read.parquet(target)
     per_user = written.groupBy("user_id", "user_tier").count()

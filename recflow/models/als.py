@@ -19,11 +19,11 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recflow.recommend import candidate_count, rank_unseen
+from recflow.recommend import CandidateGroups, rank_unseen, union_all
 
 RANKER_KEYS = ("rank", "reg_param", "alpha", "max_iter", "blend")
 RATING_KEYS = ("rating_rank", "rating_reg_param", "rating_max_iter")
-# Items scored per user beyond k + the most any user has seen: the blend can only re-order the
+# Items scored per user beyond k + what that user has seen: the blend can only re-order the
 # candidates ALS proposes, so it gets some room to lift a popular item into the top k.
 BLEND_MARGIN = 100
 
@@ -66,14 +66,17 @@ def fit_explicit(ratings: DataFrame, params: dict, seed: int) -> ALSModel:
     ).fit(ratings)
 
 
-def ranker_candidates(model: ALSModel, users: DataFrame, seen: DataFrame, k: int) -> DataFrame:
+def ranker_candidates(model: ALSModel, groups: CandidateGroups) -> DataFrame:
     """(user_idx, item_idx, als_score) for each user's best ALS items, enough of them that k
-    unseen ones remain after the blend re-orders them. recommendForUserSubset scores with blocked
-    matrix products in the JVM, far cheaper than a users x items cross join."""
+    unseen ones remain after the blend re-orders them (groups: recflow.recommend.candidate_groups
+    with margin BLEND_MARGIN). recommendForUserSubset scores with blocked matrix products in the
+    JVM, far cheaper than a users x items cross join; one call per group."""
     n_items = model.itemFactors.count()
-    n = min(n_items, candidate_count(seen, k, n_items) + BLEND_MARGIN)
-    scored = model.recommendForUserSubset(users, n).select(
-        "user_idx", F.explode("recommendations").alias("r")
+    scored = union_all(
+        [
+            model.recommendForUserSubset(users, n).select("user_idx", F.explode("recommendations").alias("r"))
+            for n, users in groups.each(n_items)
+        ]
     )
     return scored.select(
         "user_idx", F.col("r.item_idx").alias("item_idx"), F.col("r.rating").alias("als_score")

@@ -9,7 +9,17 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from recflow.hybrid import Policy, blend_scores, build_catalogue, reason_item, score_user, select, user_scores
+from recflow.hybrid import (
+    Policy,
+    best_first,
+    blend_scores,
+    build_catalogue,
+    reason_item,
+    score_user,
+    score_users,
+    select,
+    user_scores,
+)
 
 # Six items: 0-2 comedies (attribute column 0), 3-5 dramas (column 1); item 5 is new (no ALS
 # factor, no item_idx). ALS factors put 0, 1 and 3 close together.
@@ -151,3 +161,97 @@ def test_a_content_weight_must_beat_als_by_more_than_its_noise():
     graded = steady + [(0.2, u, v) for u, v in enumerate([0.62, 0.57, 0.61, 0.58])]  # 0.005 behind, +-0.012
     assert choose_weight(_values(graded)) == 0.2
     assert choose_weight(_values([])) is None
+
+
+def _random_catalogue(rng, n=300, rank=4, d=12, new=40):
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{p}" for p in range(n)],
+            "item_idx": [p if p < n - new else None for p in range(n)],
+            "category": [f"c{p % 5}" for p in range(n)],
+        }
+    )
+    content = sparse.random(n, d, density=0.3, random_state=rng, format="csr")
+    factors = pd.DataFrame({"id": range(n - new), "features": list(rng.normal(size=(n - new, rank)))})
+    # Rounded popularity: many ties, which the partial sort must order as the full sort does.
+    popularity = pd.DataFrame({"item_idx": range(n - new), "popularity": rng.integers(0, 5, n - new) / 4})
+    ids = items["item_id"].to_numpy(dtype=object)
+    return build_catalogue(items, ids, content, factors, popularity, blocked_ids={"i3", "i7"})
+
+
+def test_scoring_a_block_of_users_equals_scoring_them_one_by_one():
+    rng = np.random.default_rng(7)
+    cat = _random_catalogue(rng)
+    rows = [
+        SimpleNamespace(
+            user_key=f"u{u}",
+            history=list(rng.choice(cat.size, size=u % 9, replace=False)),
+            weights=list(rng.uniform(1, 5, size=u % 9)),
+            factor=None if u % 4 == 0 else list(rng.normal(size=4)),
+            segment=None,
+        )
+        for u in range(25)
+    ]
+    variants = {"als": 0.0, "hybrid": 0.4, "content": 1.0, "popularity": -1.0}
+    policy = Policy(k=8, blend=0.2, max_per_category=3)
+    together = score_users(cat, policy, rows, [variants] * len(rows))
+    for row, lists in zip(rows, together, strict=True):
+        alone = score_user(cat, policy, row, variants)
+        assert [r[:3] + r[4:] for r in lists] == [r[:3] + r[4:] for r in alone]
+        np.testing.assert_allclose([r[3] for r in lists], [r[3] for r in alone], rtol=1e-9, atol=1e-12)
+
+
+def test_the_partial_sort_gives_the_full_sorts_first_items_ties_included():
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 6, size=500).astype(float)  # many ties at every value
+    full = np.lexsort((np.arange(len(key)), key))
+    for m in (1, 7, 80, 499, 500, 900):
+        got = best_first(key, m)
+        assert len(got) >= min(m, len(key))
+        np.testing.assert_array_equal(got, full[: len(got)])
+
+
+@pytest.mark.parametrize("available_share", [1.0, 0.1, 0.0])
+def test_lists_match_a_full_sort_of_the_catalogue_when_rules_remove_many(monkeypatch, available_share):
+    import recflow.hybrid as hybrid
+
+    rng = np.random.default_rng(11)
+    cat = _random_catalogue(rng)
+    cat.available[:] = rng.random(cat.size) < available_share  # the availability rule removes the rest
+    scores = np.round(rng.normal(size=cat.size), 1)  # ties
+    history = rng.choice(cat.size, size=30, replace=False)
+    policy = Policy(k=10, blend=0.0, availability=True, max_per_category=2)
+    partial = select(cat, scores, history, policy, "u")
+
+    # The same rules over the whole catalogue sorted at once.
+    def full_sort(key, _m):
+        yield from np.lexsort((np.arange(len(key)), key)).tolist()
+
+    monkeypatch.setattr(hybrid, "_walk", full_sort)
+    assert partial == select(cat, scores, history, policy, "u")
+
+
+def test_new_items_are_folded_in_blockwise_as_the_dense_computation_does(monkeypatch):
+    import recflow.hybrid as hybrid
+
+    rng = np.random.default_rng(5)
+    n, rank = 200, 3
+    content = sparse.random(n, 10, density=0.3, random_state=rng, format="csr")
+    has = rng.random(n) < 0.6
+    vectors = np.where(has[:, None], rng.normal(size=(n, rank)), 0.0)
+
+    # The dense reference: every missing item against every known one at once.
+    expected = vectors.copy()
+    missing, known = np.flatnonzero(~has), np.flatnonzero(has)
+    sims = (content[missing] @ content[known].T).toarray()
+    for row, item in enumerate(missing):
+        top = np.argsort(-sims[row], kind="stable")[: hybrid.FOLD_IN_NEIGHBOURS]
+        weights = sims[row, top]
+        top, weights = top[weights > 0], weights[weights > 0]
+        if len(top):
+            expected[item] = weights @ vectors[known[top]] / weights.sum()
+
+    monkeypatch.setattr(hybrid, "default_block_rows", lambda _n: 7)  # many blocks
+    got = vectors.copy()
+    hybrid._fold_in(got, has, content)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

@@ -8,7 +8,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from recflow.metrics import ranking_metrics, rating_metrics
-from recflow.recommend import rank_unseen
+from recflow.models.als import BLEND_MARGIN, blended_top_k, fit_ranker, ranker_candidates
+from recflow.recommend import candidate_groups, popularity_top_k, rank_unseen
 from recflow.split import random_split
 
 pytestmark = pytest.mark.spark
@@ -95,6 +96,48 @@ def test_rank_unseen_is_stable_across_partitionings(spark):
         )
 
     assert top(candidates) == top(candidates.repartition(5, "item_idx").orderBy(F.rand(1)))
+
+
+def _with_a_bot(spark, n_items=400, bot_seen=300):
+    """Twenty users with a few items each, and one bot (user 99) that has seen most items."""
+    rows = [(u, (u * 7 + j) % n_items) for u in range(20) for j in range(3)]
+    rows += [(99, i) for i in range(bot_seen)]
+    rows += [(100 + i % 20, i) for i in range(n_items)]  # every item has someone
+    return spark.createDataFrame([(u, i, 1.0) for u, i in rows], "user_idx int, item_idx int, rating double")
+
+
+def test_one_heavy_user_does_not_raise_other_users_candidate_counts(spark):
+    seen = _with_a_bot(spark)
+    users = seen.select("user_idx").distinct()
+    groups = candidate_groups(users, seen, k=10, margin=5)
+    n = {r["user_idx"]: r["n"] for r in groups.users.collect()}
+    # A light user needs 10 + 3 (+ 5): rounded up to a power of two, never to the bot's 315.
+    assert n[0] == 32
+    assert n[99] >= 10 + 300 + 5
+    assert n[99] <= 2 * (10 + 300 + 5)
+    assert len(groups.sizes) <= 3
+    groups.unpersist()
+
+
+def test_every_user_gets_k_unseen_items_when_one_user_has_seen_most_of_them(spark):
+    train = _with_a_bot(spark, n_items=400, bot_seen=390).cache()
+    users = train.select("user_idx").distinct()
+    k = 10
+    groups = candidate_groups(users, train, k, BLEND_MARGIN)
+    model = fit_ranker(train, {"rank": 4, "max_iter": 3, "reg_param": 0.1, "alpha": 1.0}, seed=1)
+    pop = train.groupBy("item_idx").count().select("item_idx", F.log1p("count").alias("popularity"))
+    for top in (
+        blended_top_k(ranker_candidates(model, groups), pop, train, 0.5, k),
+        popularity_top_k(train, groups, train, k),
+    ):
+        lists = top.groupBy("user_idx").agg(
+            F.count("*").alias("n"), F.collect_list("item_idx").alias("items")
+        )
+        got = {r["user_idx"]: r for r in lists.collect()}
+        assert set(got) == {r["user_idx"] for r in users.collect()}
+        assert {r["n"] for r in got.values()} == {k}
+        assert not set(got[99]["items"]) & set(range(390))  # the bot's list holds only unseen items
+    groups.unpersist()
 
 
 def _pairs(spark, n=10_000):
