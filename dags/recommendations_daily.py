@@ -89,6 +89,10 @@ PARAMS = {
     "search_space": Param({}, type="object", **search_space_schema(), title="Search space",
                           description='Param name -> candidate values, e.g. {"rank": [32, 64], "alpha": [1, 5]}; '
                                       "names left out use the built-in grid."),
+    "tuning_sample_users": Param(20_000, type="integer", **bounds_schema("tuning_sample_users"),
+                                 title="Search sample (users)",
+                                 description="The searches score a seeded sample of about this many users; "
+                                             "the chosen settings are fitted on everyone. 0: every user."),
     "primary_metric": Param("ndcg", type="string", enum=["ndcg", "precision", "recall", "map", "rmse"],
                             title="Primary metric", description="What the champion/challenger gate compares (at Top K)."),
     "champion_tolerance": Param(0.01, type="number", **bounds_schema("champion_tolerance"), title="Champion tolerance",

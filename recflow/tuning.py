@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from recflow.config import Settings
 from recflow.metrics import ranking_metrics, rating_metrics, scorable
@@ -71,6 +72,22 @@ def draw_trials(base: dict, grid: dict[str, list], n: int, seed: int) -> list[di
     return [base, *others][: max(n, 1)]
 
 
+def search_sample(train: DataFrame, settings: Settings) -> DataFrame:
+    """train's rows of a seeded sample of about `tuning_sample_users` users (every row when there
+    are no more users than that, or the Param is 0): what the searches fit and score.
+
+    A user is in when a hash of (user_idx, seed) falls below the sample's share, so the same
+    users are drawn by every search of the run and by every re-run, with no sort or collect."""
+    wanted = settings.tuning_sample_users
+    if wanted == 0:
+        return train
+    users = train.select("user_idx").distinct().count()
+    if users <= wanted:
+        return train
+    bucket = F.xxhash64("user_idx", F.lit(settings.seed)).bitwiseAND(F.lit(2**31 - 1)) / F.lit(2.0**31)
+    return train.where(bucket < F.lit(wanted / users))
+
+
 def validation_split(train: DataFrame, settings: Settings) -> tuple[DataFrame, DataFrame]:
     """Train -> (fit, validation), the way the test split was made (a later seed, so not the
     same rows); a date cut becomes each user's last test_last_n rows before it.
@@ -93,7 +110,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
         return base, {"trials": [], "seconds": 0.0, "metric": None}
     k = settings.top_k
     metric = f"ndcg@{k}"
-    fit_rows, valid = validation_split(train, settings)
+    fit_rows, valid = validation_split(search_sample(train, settings), settings)
     fit_rows = fit_rows.cache()
     users, valid = (frame.cache() for frame in scorable(fit_rows, valid))
     pop = popularity(fit_rows).cache()
@@ -132,7 +149,7 @@ def tune_rating(
     base = rating_params(settings)
     if settings.tuning_trials == 0:
         return base, {"trials": [], "seconds": 0.0, "metric": None}
-    fit_rows, valid = (frame.cache() for frame in validation_split(train, settings))
+    fit_rows, valid = (frame.cache() for frame in validation_split(search_sample(train, settings), settings))
 
     def run(params: dict) -> list[dict]:
         model = fit_rating_model(fit_rows, params, settings.seed, rating_min, rating_max)

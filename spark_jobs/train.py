@@ -23,7 +23,7 @@ from recflow.scoring import item_table, load_catalogue, tune_weights
 from recflow.sources import SOURCES
 from recflow.split import split
 from recflow.tiers import simulate_cold_users
-from recflow.tuning import tune_ranker, tune_rating, validation_split
+from recflow.tuning import search_sample, tune_ranker, tune_rating, validation_split
 
 SPLIT_TABLES = ("train", "test")
 
@@ -42,15 +42,15 @@ def extract_catalogue(spark, settings: Settings, ds: str):
 
 def tune_hybrid(spark, train, settings: Settings, ranker: dict, items, content, implicit: bool):
     """({tier: content weight}, search record): fixed by the hybrid_weight Param, else chosen per
-    tier on the validation split (recflow.scoring.tune_weights: the one-standard-error rule), with
-    ALS refitted on train minus validation. The record
+    tier on the validation split of the search's user sample (recflow.scoring.tune_weights: the
+    one-standard-error rule), with ALS refitted on that sample's train minus validation. The record
     has the shape of the ALS search's (metric, trials, seconds): one trial per tier and weight."""
     metric = settings.primary_metric if settings.primary_metric != "rmse" else "ndcg"
     if settings.hybrid_weight is not None:
         fixed = {tier: settings.hybrid_weight for tier in SCORED_TIERS}
         return fixed, {"metric": None, "trials": [], "seconds": 0.0, "weights": fixed}
     started = time.monotonic()
-    fit_rows, valid = validation_split(train, settings)
+    fit_rows, valid = validation_split(search_sample(train, settings), settings)
     # The cold tier's weight needs cold users with validation rows. Few of the users cut for
     # evaluation have any (a 10 % carve of 5 rows is usually empty), so another seeded share of
     # users is cut here, in the fit set only: they keep their validation rows and look cold to

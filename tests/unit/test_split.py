@@ -181,3 +181,27 @@ def test_split_refuses_an_unknown_name(spark):
     settings = dataclasses.replace(Settings(), split="by_item")
     with pytest.raises(ValueError, match="Unknown split 'by_item'"):
         split(_frame(spark, {1: 2}), settings)
+
+
+def test_search_sample_keeps_whole_users_about_the_wanted_number_and_the_same_ones(settings_factory, spark):
+    from recflow.tuning import search_sample
+
+    df = _frame(spark, {u: 2 + u % 5 for u in range(2_000)})
+    sample = search_sample(df, settings_factory(tuning_sample_users=500))
+    kept = _per_user(sample)
+    assert 400 <= len(kept) <= 600  # a hash share of 1/4, not an exact count
+    full = _per_user(df)
+    assert all(kept[u] == full[u] for u in kept)  # every row of a user drawn, none of the others
+    again = search_sample(df.repartition(5), settings_factory(tuning_sample_users=500))
+    assert _rows(again) == _rows(sample)  # same users on a re-run, whatever the partitioning
+    other_seed = search_sample(df, settings_factory(tuning_sample_users=500, seed=7))
+    assert set(_per_user(other_seed)) != set(kept)
+
+
+def test_search_sample_is_everything_for_few_users_or_zero(settings_factory, spark):
+    from recflow.tuning import search_sample
+
+    df = _frame(spark, {u: 3 for u in range(50)})
+    assert search_sample(df, settings_factory(tuning_sample_users=50)) is df
+    big = _frame(spark, {u: 1 for u in range(300)})
+    assert search_sample(big, settings_factory(tuning_sample_users=0)) is big
