@@ -57,6 +57,11 @@ def transform(
     }
 
 
+# A row per user: 1M rows for a month of a large shop. Written by as many tasks as computed
+# them; one file would funnel the last stage of the job through a single core.
+PER_USER_TABLES = frozenset({"users", "user_profiles"})
+
+
 def build_analytics(spark, settings: Settings, ds: str) -> dict:
     tables = transform(
         extract(spark, settings, ds), settings.source, rating_scale(settings, ds), settings.top_k
@@ -64,8 +69,8 @@ def build_analytics(spark, settings: Settings, ds: str) -> dict:
     written = {}
     for name, frame in tables.items():
         path = settings.lake_path("analytics", name, ds)
-        # Small tables: one file each, read back whole by the publish task and the report.
-        frame.coalesce(1).write.mode("overwrite").parquet(path)
+        # The others are small (a row per day, hour, category or top item): one file each.
+        (frame if name in PER_USER_TABLES else frame.coalesce(1)).write.mode("overwrite").parquet(path)
         written[name] = spark.read.parquet(path)
     rows = {name: frame.count() for name, frame in written.items()}
     first, last = written["daily_kpis"].agg(F.min("activity_date"), F.max("activity_date")).first()

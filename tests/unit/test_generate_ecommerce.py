@@ -6,6 +6,7 @@ import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from recflow.generate.ecommerce import generate_ecommerce
@@ -273,3 +274,12 @@ def test_retailrocket_is_unsorted_like_the_real_file_but_the_funnel_holds_in_tim
             visitor = transaction_visitor.setdefault(r["transactionid"], r["visitorid"])
             assert visitor == r["visitorid"], "one transaction spans two visitors"
     assert len(transaction_visitor) > 10
+
+
+def test_ids_stay_unique_when_a_draw_must_collide():
+    # 200,000 ids out of 10M collide ~2,000 times per draw: redrawing the whole set until one
+    # draw has none (as it once did) never ends; a shop of 1M users hit that.
+    from recflow.generate.ecommerce import _unique_ids
+
+    ids = _unique_ids(np.random.default_rng(1), 200_000, 0, 10_000_000)
+    assert len(np.unique(ids)) == 200_000 and ids.min() >= 0 and ids.max() < 10_000_000
