@@ -25,13 +25,14 @@ export CONF
 DS ?= $(shell date -u +%F)
 export DS
 
-.PHONY: help demo test lint format clean services system-packages bi-reader
+.PHONY: help demo test lint format clean services system-packages bi-reader bench-scale
 
 help:
 	@echo "make demo [CONF='{\"path\": \"...\"}'] [DS=YYYY-MM-DD]   run recommendations_daily once, end to end"
 	@echo "make test                                            every test (MariaDB at 127.0.0.1:3306)"
 	@echo "make bi-reader [BI_USER=bi_alice] [BI_HOST='10.0.%']  create a read-only BI account or rotate its password"
 	@echo "                                                     (RECFLOW_WAREHOUSE_URL = an account that may create users)"
+	@echo "make bench-scale [ARGS='--sizes ml-1m,ml-5m --als']      the 1M-20M cost curve (benchmarks/scale.py; hours)"
 	@echo "make lint | format | clean"
 
 $(UV):
@@ -52,6 +53,12 @@ demo: $(SYNCED) $(AIRFLOW_HOME)/airflow.db
 # One account per person (BI_USER=bi_alice): a shared one lets any of its users change its password.
 bi-reader: $(SYNCED)
 	scripts/create_bi_reader.sh $(if $(BI_USER),--user $(BI_USER)) $(if $(BI_HOST),--host '$(BI_HOST)')
+
+# The cost curve from 1M to 20M interactions (benchmarks/scale.py; hours, not part of make test).
+# `implicit` is in the bench group, which make test's sync leaves out.
+bench-scale: $(SYNCED) services
+	$(UV) sync --frozen --inexact --group bench --python $(PYTHON)
+	python benchmarks/scale.py $(ARGS)
 
 services:
 	@scripts/ensure_services.sh

@@ -24,11 +24,11 @@ RUN cd /tmp/lock \
 FROM apache/airflow:3.3.2-python3.11
 
 USER root
-# Java for spark-submit and the driver JVM. The man directory is missing from slim Debian images
+# Java for spark-submit and the driver JVM, OpenBLAS as its native BLAS (ALS in local mode). The man directory is missing from slim Debian images
 # and openjdk's postinst fails without it. JAVA_HOME gets an architecture-free name.
 RUN mkdir -p /usr/share/man/man1 \
     && apt-get update \
-    && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+    && apt-get install -y --no-install-recommends openjdk-17-jre-headless libopenblas0-pthread \
     && apt-get autoremove -yqq --purge \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \

@@ -33,6 +33,12 @@ FROM apache/spark:4.3.0-scala2.13-java17-ubuntu
 USER root
 COPY --from=uv /uv /usr/local/bin/uv
 
+# Native BLAS/LAPACK for ALS on the executors: OpenBLAS registers itself as libblas.so.3 and
+# liblapack.so.3, which Spark's netlib loader dlopens (without it: Java loops, and a warning).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libopenblas0-pthread \
+    && rm -rf /var/lib/apt/lists/*
+
 # uv-managed CPython under /opt/recflow/python, the project's virtualenv at /opt/recflow/.venv.
 ENV UV_PYTHON_INSTALL_DIR=/opt/recflow/python \
     UV_PYTHON_PREFERENCE=only-managed \
