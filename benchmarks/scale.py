@@ -29,6 +29,7 @@ Ends with one line of JSON. Quote medians (--repeats); say what else ran on the 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -43,6 +44,9 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
+
+from recflow.config import Settings  # noqa: E402
+from recflow.resources import driver_memory  # noqa: E402
 
 ML_RATINGS_PER_USER = 20_000_263 / 138_493
 ML_ITEMS_AT_1M, ML_ITEM_EXPONENT = 3_706, 0.66
@@ -131,10 +135,12 @@ class Peaks:
             self.workers[task] = max(self.workers.get(task, 0), workers)
 
 
+@functools.cache
 def spark_task_of_job() -> dict[str, str]:
     """spark_jobs/<job>.py -> the DAG's task id, from the DAG file itself."""
     import importlib.util
 
+    sys.path.insert(0, str(PROJECT / "plugins"))  # the DAG's own imports, as Airflow puts them there
     spec = importlib.util.spec_from_file_location("daily", PROJECT / "dags" / "recommendations_daily.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -171,27 +177,29 @@ def run_dag(size: Size, inputs: Path, work: Path, url: str) -> dict:
     peaks.stop.set()
     task_of = spark_task_of_job()
     (work / size.name / "dag.log").write_text(done.stdout + done.stderr)
+    state, tasks = last_run(airflow_home / "airflow.db")
     return {
         "wall_s": round(wall, 1),
-        "ok": "state=success" in done.stdout + done.stderr,
-        "tasks": task_times(airflow_home / "airflow.db"),
+        "ok": state == "success",
+        "tasks": tasks,
         "driver_peak_mb": {task_of[j]: round(b / 2**20) for j, b in peaks.driver.items() if j in task_of},
         "workers_peak_mb": {task_of[j]: round(b / 2**20) for j, b in peaks.workers.items() if j in task_of},
         "published": published(url, dataset),
     }
 
 
-def task_times(db: Path) -> dict[str, float]:
+def last_run(db: Path) -> tuple[str, dict[str, float]]:
+    """(state, {task: wall seconds}) of the latest daily run, from Airflow's metadata."""
     with sqlite3.connect(db) as con:
-        run_id = con.execute(
-            "SELECT run_id FROM dag_run WHERE dag_id = 'recommendations_daily' ORDER BY id DESC LIMIT 1"
-        ).fetchone()[0]
+        run_id, state = con.execute(
+            "SELECT run_id, state FROM dag_run WHERE dag_id = 'recommendations_daily' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
         rows = con.execute(
             "SELECT task_id, (julianday(end_date) - julianday(start_date)) * 86400 FROM task_instance "
             "WHERE dag_id = 'recommendations_daily' AND run_id = ?",
             (run_id,),
         ).fetchall()
-    return {task: round(seconds, 1) for task, seconds in rows if seconds is not None}
+    return state, {task: round(seconds, 1) for task, seconds in rows if seconds is not None}
 
 
 def ensure_database(url: str) -> None:
@@ -219,9 +227,9 @@ def published(url: str, dataset: str) -> dict:
             text(
                 "SELECT COUNT(*) FROM users u LEFT JOIN (SELECT user_id, COUNT(*) n FROM recommendations "
                 "WHERE dataset = :d GROUP BY user_id) r ON r.user_id = u.user_id "
-                "WHERE u.dataset = :d AND u.n_interactions > 0 AND COALESCE(r.n, 0) < 10"
+                "WHERE u.dataset = :d AND u.n_interactions > 0 AND COALESCE(r.n, 0) < :k"
             ),
-            {"d": dataset},
+            {"d": dataset, "k": Settings().top_k},  # the runs use default Params
         ).scalar()
     engine.dispose()
     return {"recommendations": rows, "users_short_of_top_k": short}
@@ -285,7 +293,7 @@ def _spark_als(java_blas: bool, u_data: Path, iterations: int, work: Path) -> di
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.master("local[2]").config("spark.driver.memory", "12g")
+    builder = SparkSession.builder.master("local[2]").config("spark.driver.memory", driver_memory())
     if java_blas:
         builder = builder.config("spark.driver.extraJavaOptions", JAVA_BLAS)
     spark = builder.getOrCreate()

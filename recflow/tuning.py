@@ -104,13 +104,14 @@ def validation_split(train: DataFrame, settings: Settings) -> tuple[DataFrame, D
 
 
 def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> tuple[dict, dict]:
-    """-> (chosen ranker params, search record). With tuning_trials 0, the settings as given."""
+    """-> (chosen ranker params, search record). With tuning_trials 0, the settings as given.
+    `train` is what the search may see: the train split, or its `search_sample`."""
     base = ranker_params(settings)
     if settings.tuning_trials == 0:
         return base, {"trials": [], "seconds": 0.0, "metric": None}
     k = settings.top_k
     metric = f"ndcg@{k}"
-    fit_rows, valid = validation_split(search_sample(train, settings), settings)
+    fit_rows, valid = validation_split(train, settings)
     fit_rows = fit_rows.cache()
     users, valid = (frame.cache() for frame in scorable(fit_rows, valid))
     pop = popularity(fit_rows).cache()
@@ -149,7 +150,7 @@ def tune_rating(
     base = rating_params(settings)
     if settings.tuning_trials == 0:
         return base, {"trials": [], "seconds": 0.0, "metric": None}
-    fit_rows, valid = (frame.cache() for frame in validation_split(search_sample(train, settings), settings))
+    fit_rows, valid = (frame.cache() for frame in validation_split(train, settings))
 
     def run(params: dict) -> list[dict]:
         model = fit_rating_model(fit_rows, params, settings.seed, rating_min, rating_max)

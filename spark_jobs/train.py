@@ -90,14 +90,16 @@ def transform(interactions, settings: Settings, scale: tuple[float, float] | Non
     ).cache()
     test = test.cache()
     implicit = settings.feedback == "implicit"
-    ranker, ranker_search = tune_ranker(train, settings, implicit)
+    # Drawn once for both searches (the draw counts the users); no search, no draw.
+    searched = search_sample(train, settings) if settings.tuning_trials else train
+    ranker, ranker_search = tune_ranker(searched, settings, implicit)
     models = {
         "holdout_ranker": fit_ranker(train, ranker, settings.seed, implicit),
         "full_ranker": fit_ranker(prefs, ranker, settings.seed, implicit),
     }
     chosen, search = dict(ranker), {"ranker": ranker_search}
     if scale is not None:
-        rating, rating_search = tune_rating(train, settings, *scale)
+        rating, rating_search = tune_rating(searched, settings, *scale)
         models["holdout_rating"] = fit_rating_model(train, rating, settings.seed, *scale)
         chosen |= rating
         search["rating"] = rating_search
