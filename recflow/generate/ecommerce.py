@@ -39,6 +39,7 @@ chunks, so the same arguments give byte-identical files whatever the memory.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def generate_ecommerce(
 
     type_counts = np.bincount(events["type"], minlength=len(names))
     per_type = {name: int(type_counts[code]) for code, name in enumerate(names) if name is not None}
-    return {"users": n_users, "items": n_items, "events": len(lines) - 1, **per_type}
+    return {"users": n_users, "items": n_items, "events": sum(per_type.values()), **per_type}
 
 
 def _validate(
@@ -272,18 +273,13 @@ def _make_users(rng: np.random.Generator, n_users: int, catalogue: dict) -> dict
     counts, shares = _PREFERRED_CATEGORIES
     n_preferred = np.minimum(rng.choice(counts, size=n_users, p=shares), n_categories)
     # Popular categories are more often someone's favourite, but every category has fans.
-    base = np.broadcast_to(0.5 * catalogue["category_log_popularity"], (n_users, n_categories))
-    order = _weighted_order_without_replacement(rng, base, int(n_preferred.max()))
-    preferred = np.zeros((n_users, n_categories))
-    taken = np.arange(order.shape[1]) < n_preferred[:, None]
-    preferred[np.nonzero(taken)[0], order[taken]] = 1.0
-    category_log_weight = (
-        _CATEGORY_POPULARITY_WEIGHT * catalogue["category_log_popularity"]
-        + _PREFERRED_CATEGORY_BOOST * preferred
-        + rng.normal(0.0, 0.5, (n_users, n_categories))
+    favourite_weight = np.exp(
+        0.5 * (catalogue["category_log_popularity"] - catalogue["category_log_popularity"].max())
     )
     return {
-        "category_log_weight": category_log_weight,
+        # Only the favourites, as indices (-1 pads a shorter list): a users x categories matrix
+        # is 67 GB at 1M users and 8,333 categories.
+        "preferred": _distinct_draws(rng, np.cumsum(favourite_weight), n_preferred),
         "factors": rng.normal(0.0, 1.0, (n_users, _N_FACTORS)),
         "user_id": _unique_ids(rng, n_users, 100_000_000, 620_000_000),
         # Retailrocket visitor ids are small integers unrelated to activity.
@@ -291,14 +287,26 @@ def _make_users(rng: np.random.Generator, n_users: int, catalogue: dict) -> dict
     }
 
 
-def _weighted_order_without_replacement(
-    rng: np.random.Generator, log_weights: np.ndarray, k: int
-) -> np.ndarray:
-    """First k indices per row of a weighted draw without replacement (Gumbel-top-k)."""
-    keys = log_weights + rng.gumbel(size=log_weights.shape)
-    top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
-    top_keys = np.take_along_axis(keys, top, axis=1)
-    return np.take_along_axis(top, np.argsort(-top_keys, axis=1, kind="stable"), axis=1)
+def _distinct_draws(rng: np.random.Generator, cumulative: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """k[r] distinct indices per row r, drawn one after another without replacement with the
+    weights whose running sum is `cumulative`; -1 pads rows with fewer than k.max().
+
+    A draw that repeats an earlier one of its row is drawn again, which is exactly sampling
+    without replacement, and needs no row of weights per user."""
+    chosen = np.full((len(k), int(k.max())), -1, dtype=np.int64)
+    for slot in range(chosen.shape[1]):
+        need = np.flatnonzero(k > slot)
+        while need.size:
+            draw = _inverse_cdf(rng, cumulative, need.size)
+            repeat = (chosen[need, :slot] == draw[:, None]).any(axis=1)
+            chosen[need[~repeat], slot] = draw[~repeat]
+            need = need[repeat]
+    return chosen
+
+
+def _inverse_cdf(rng: np.random.Generator, cumulative: np.ndarray, n: int) -> np.ndarray:
+    target = rng.random(n) * cumulative[-1]
+    return np.minimum(np.searchsorted(cumulative, target, side="right"), len(cumulative) - 1)
 
 
 # ----------------------------------------------------------------------------- sessions
@@ -315,19 +323,30 @@ def _simulate_sessions(
     block_end = np.cumsum(np.bincount(catalogue["category"], minlength=len(catalogue["category_code"])))
     block_start = block_end - np.bincount(catalogue["category"], minlength=len(block_end))
 
+    # A category's browsing weight is popularity^0.5, times e^boost for a user's favourites: a
+    # shared running sum for everyone plus a user's few favourite extras (see _draw_categories).
+    category_weight = np.exp(
+        _CATEGORY_POPULARITY_WEIGHT
+        * (catalogue["category_log_popularity"] - catalogue["category_log_popularity"].max())
+    )
     parts = []
     first_session = 0
     for chunk_start in range(0, n_users, _USER_CHUNK):
         chunk = slice(chunk_start, min(chunk_start + _USER_CHUNK, n_users))
-        affinity = users["factors"][chunk] @ catalogue["factors"].T
+        preferred = users["preferred"][chunk]
+        favourite_extra = np.where(
+            preferred >= 0, (np.exp(_PREFERRED_CATEGORY_BOOST) - 1.0) * category_weight[preferred], 0.0
+        )
+        categories = (np.cumsum(category_weight), preferred, np.cumsum(favourite_extra, axis=1))
         views = _draw_views(
-            rng, users["category_log_weight"][chunk], affinity, catalogue["log_popularity"],
-            by_category, block_start, block_end, sessions_per_user[chunk],
+            rng, categories, users["factors"][chunk], catalogue, by_category, block_start, block_end,
+            sessions_per_user[chunk],
         )  # fmt: skip
         views["user"] += chunk.start
         views["session"] += first_session
         first_session += int(sessions_per_user[chunk].sum())
-        parts.append(_run_funnel(rng, views, affinity, chunk.start, days))
+        fit = np.einsum("vf,vf->v", users["factors"][views["user"]], catalogue["factors"][views["item"]])
+        parts.append(_run_funnel(rng, views, fit, days))
 
     events = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     # Stable, so events of one session that share a millisecond keep their funnel order.
@@ -346,21 +365,18 @@ def _sessions_per_user(rng: np.random.Generator, n_users: int, mean: int) -> np.
 
 def _draw_views(
     rng: np.random.Generator,
-    category_log_weight: np.ndarray,
-    affinity: np.ndarray,
-    log_popularity: np.ndarray,
+    categories: tuple[np.ndarray, np.ndarray, np.ndarray],
+    user_factors: np.ndarray,
+    catalogue: dict,
     by_category: np.ndarray,
     block_start: np.ndarray,
     block_end: np.ndarray,
     sessions_per_user: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The viewed products of one chunk's sessions, in browsing order."""
-    n_chunk_users, n_categories = category_log_weight.shape
-    session_user = np.repeat(np.arange(n_chunk_users), sessions_per_user)
+    session_user = np.repeat(np.arange(len(sessions_per_user)), sessions_per_user)
     n_sessions = len(session_user)
-    session_category = np.argmax(
-        category_log_weight[session_user] + rng.gumbel(size=(n_sessions, n_categories)), axis=1
-    )
+    session_category = _draw_categories(rng, categories, session_user)
     views_per_session = np.minimum(
         rng.geometric(1.0 / (1.0 + _MEAN_EXTRA_VIEWS), n_sessions), _MAX_VIEWS_PER_SESSION
     )
@@ -368,30 +384,41 @@ def _draw_views(
     view_user = session_user[view_session]
     n_views = len(view_session)
     wander = rng.random(n_views) < _SESSION_CATEGORY_SWITCH
-    wander_category = np.argmax(
-        category_log_weight[view_user] + rng.gumbel(size=(n_views, n_categories)), axis=1
-    )
+    wander_category = _draw_categories(rng, categories, view_user)
     view_category = np.where(wander, wander_category, session_category[view_session])
 
-    # Inverse-CDF draw inside the category's block of each user's weight row. Rows are
-    # normalised and offset by their index, so one searchsorted serves every user at once.
-    log_weight = (log_popularity + affinity / _CHOICE_TEMPERATURE)[:, by_category]
-    weight = np.exp(log_weight - log_weight.max(axis=1, keepdims=True))
-    cumulative = np.cumsum(weight, axis=1)
-    cumulative /= cumulative[:, -1:]
-    before = np.concatenate([np.zeros((n_chunk_users, 1)), cumulative], axis=1)
-    lo = before[view_user, block_start[view_category]]
-    hi = before[view_user, block_end[view_category]]
-    target = lo + rng.random(n_views) * (hi - lo)
-    n_items = weight.shape[1]
-    flat = (cumulative + np.arange(n_chunk_users)[:, None]).ravel()
-    position = np.searchsorted(flat, target + view_user, side="right") - view_user * n_items
-    position = np.clip(position, block_start[view_category], block_end[view_category] - 1)
-    return {"session": view_session, "user": view_user, "item": by_category[position]}
+    # Inverse-CDF draw inside each view's category only (a dozen products on average), with
+    # weight popularity x exp(affinity / temperature); a row over the whole catalogue per user
+    # is 100,000 wide in a real shop. Categories are padded to the largest one and masked.
+    size = (block_end - block_start)[view_category]
+    offsets = np.arange(size.max())
+    inside = offsets < size[:, None]
+    position = np.where(inside, block_start[view_category][:, None] + offsets, 0)
+    item = by_category[position]
+    affinity = np.einsum("vf,vlf->vl", user_factors[view_user], catalogue["factors"][item])
+    log_weight = np.where(inside, catalogue["log_popularity"][item] + affinity / _CHOICE_TEMPERATURE, -np.inf)
+    cumulative = np.cumsum(np.exp(log_weight - log_weight.max(axis=1, keepdims=True)), axis=1)
+    target = rng.random(n_views) * cumulative[:, -1]
+    pick = np.minimum((cumulative <= target[:, None]).sum(axis=1), size - 1)
+    return {"session": view_session, "user": view_user, "item": item[np.arange(n_views), pick]}
+
+
+def _draw_categories(
+    rng: np.random.Generator, categories: tuple[np.ndarray, np.ndarray, np.ndarray], user: np.ndarray
+) -> np.ndarray:
+    """One category per entry of `user` (chunk-local), with weight popularity^0.5 x e^boost for
+    the user's favourites: a draw from the shared sum or, past it, from the user's extras."""
+    shared, preferred, extra = categories
+    target = rng.random(len(user)) * (shared[-1] + extra[user, -1])
+    drawn = np.minimum(np.searchsorted(shared, target, side="right"), len(shared) - 1)
+    past = target >= shared[-1]
+    slot = (extra[user[past]] <= (target[past] - shared[-1])[:, None]).sum(axis=1)
+    drawn[past] = preferred[user[past], np.minimum(slot, preferred.shape[1] - 1)]
+    return drawn
 
 
 def _run_funnel(
-    rng: np.random.Generator, views: dict[str, np.ndarray], affinity: np.ndarray, user_offset: int, days: int
+    rng: np.random.Generator, views: dict[str, np.ndarray], fit: np.ndarray, days: int
 ) -> dict[str, np.ndarray]:
     """Turn each session's views into timed events: carts, removals and purchases in funnel order.
 
@@ -399,7 +426,6 @@ def _run_funnel(
     depend on which branches the loop takes.
     """
     n_views = len(views["item"])
-    fit = affinity[views["user"] - user_offset, views["item"]]
     p_cart = np.minimum(_CART_BASE * np.exp(_CART_FIT_SLOPE * fit), 0.6)
     p_purchase = np.minimum(_PURCHASE_BASE * np.exp(0.5 * fit), 0.9)
     wants_cart = rng.random(n_views) < p_cart
@@ -482,7 +508,7 @@ def _rees46_lines(
     users: dict,
     first_day: date,
     days: int,
-) -> list[str]:
+) -> Iterator[str]:
     raw = rng.bytes(16 * (int(events["session"].max()) + 1))
     session_uuid = [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, len(raw), 16)]
     # Formatting 25k datetimes one by one is the slow part; a per-day prefix avoids it.
@@ -498,7 +524,7 @@ def _rees46_lines(
         )
     ]
     user_ids = users["user_id"].tolist()
-    lines = [REES46_HEADER]
+    yield REES46_HEADER
     for sess, usr, itm, typ, ms in zip(
         events["session"].tolist(), events["user"].tolist(), events["item"].tolist(),
         events["type"].tolist(), events["time"].tolist(), strict=True,
@@ -506,16 +532,15 @@ def _rees46_lines(
         day, rest = divmod(ms // _SECOND, 86_400)
         hour, rest = divmod(rest, 3600)
         minute, sec = divmod(rest, 60)
-        lines.append(
+        yield (
             f"{day_prefix[day]} {hour:02d}:{minute:02d}:{sec:02d} UTC,{_REES46_EVENTS[typ]},"
             f"{product_fields[itm]},{user_ids[usr]},{session_uuid[sess]}"
         )
-    return lines
 
 
 def _retailrocket_lines(
     rng: np.random.Generator, events: dict[str, np.ndarray], users: dict, epoch_ms: int
-) -> list[str]:
+) -> Iterator[str]:
     keep = events["type"] != REMOVE
     session = events["session"][keep]
     kind = events["type"][keep]
@@ -524,17 +549,20 @@ def _retailrocket_lines(
     paying_sessions, first_purchase = np.unique(session[is_purchase], return_index=True)
     by_time = paying_sessions[np.argsort(first_purchase, kind="stable")]
     transaction_of = dict(zip(by_time.tolist(), range(len(by_time)), strict=True))
+    # The real events.csv is in no particular order; loaders must sort for themselves.
+    shuffled = rng.permutation(len(session))
     visitor_ids = users["visitor_id"].tolist()
-    rows = []
+    yield RETAILROCKET_HEADER
     for sess, usr, itm, typ, ms in zip(
-        session.tolist(), events["user"][keep].tolist(), events["item"][keep].tolist(),
-        kind.tolist(), events["time"][keep].tolist(), strict=True,
+        session[shuffled].tolist(), events["user"][keep][shuffled].tolist(),
+        events["item"][keep][shuffled].tolist(), kind[shuffled].tolist(),
+        events["time"][keep][shuffled].tolist(), strict=True,
     ):  # fmt: skip
         transaction = transaction_of[sess] if typ == PURCHASE else ""
-        rows.append(f"{epoch_ms + ms},{visitor_ids[usr]},{_RETAILROCKET_EVENTS[typ]},{itm},{transaction}")
-    # The real events.csv is in no particular order; loaders must sort for themselves.
-    return [RETAILROCKET_HEADER] + [rows[i] for i in rng.permutation(len(rows))]
+        yield f"{epoch_ms + ms},{visitor_ids[usr]},{_RETAILROCKET_EVENTS[typ]},{itm},{transaction}"
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
-    path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8"))
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    # Streamed: 20M events are ~3 GB of text, which need not all sit in memory at once.
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.writelines(line + "\n" for line in lines)

@@ -283,3 +283,18 @@ def test_ids_stay_unique_when_a_draw_must_collide():
 
     ids = _unique_ids(np.random.default_rng(1), 200_000, 0, 10_000_000)
     assert len(np.unique(ids)) == 200_000 and ids.min() >= 0 and ids.max() < 10_000_000
+
+
+def test_memory_does_not_grow_with_users_times_catalogue(tmp_path):
+    # 5,000 users and 20,000 products: the users x categories weights the generator once held
+    # are 67 MB, a chunk's users x products weights 164 MB each (it peaked at 3.4 GB for 20,000 x
+    # 50,000); a REES46-sized shop (1M x 100,000) would need 67 GB. Only favourites and
+    # per-category draws may be held (about 15 MB here).
+    import tracemalloc
+
+    tracemalloc.start()
+    counts = generate_ecommerce(tmp_path, n_users=5_000, n_items=20_000, days=1, mean_sessions_per_user=1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert counts["events"] > 5_000
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"
