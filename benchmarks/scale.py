@@ -54,6 +54,10 @@ ML_ITEMS_AT_1M, ML_ITEM_EXPONENT = 3_706, 0.66
 # 20,096,900 events from 900,900 users and 100,000 products, in 139 s and 5.3 GB).
 SHOP_EVENTS_PER_USER = 22.31
 DS = "2024-03-01"
+# The virtualenv's own Airflow and spark-submit, whether or not its bin/ is on PATH (make puts it
+# there; a direct `.venv/bin/python benchmarks/scale.py` does not).
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
 
 
 @dataclass(frozen=True)
@@ -163,9 +167,10 @@ def run_dag(size: Size, inputs: Path, work: Path, url: str) -> dict:
         "RECFLOW_WAREHOUSE_URL": url,
         "RECFLOW_TASK_RETRIES": "0",
         "PYSPARK_PYTHON": sys.executable,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     if not (airflow_home / "airflow.db").exists():
-        subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
     dataset = size.name.replace("-", "_")
     conf = {"source": size.source, "path": str(inputs), "dataset": dataset}
     peaks = Peaks()
@@ -173,7 +178,7 @@ def run_dag(size: Size, inputs: Path, work: Path, url: str) -> dict:
     sampler.start()
     started = time.monotonic()
     done = subprocess.run(
-        ["airflow", "dags", "test", "recommendations_daily", DS, "--conf", json.dumps(conf)],
+        [AIRFLOW, "dags", "test", "recommendations_daily", DS, "--conf", json.dumps(conf)],
         env=env, capture_output=True, text=True,
     )  # fmt: skip
     wall = time.monotonic() - started
