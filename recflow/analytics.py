@@ -374,19 +374,22 @@ def popular_items(
             categories=activity.categories.join(blocked, "item_id", "left_anti"),
         )
     events = activity.events
-    columns = ("user_id", "item_id", "rating")
-    segments = [
-        events.select(*columns, F.lit("overall").alias("segment_type"), F.lit("all").alias("segment"))
-    ]
+    # Every segment counts from (user, item) pairs, not from events: a segment's users of an item
+    # are then its pairs, a count(*) that adds up map-side, where a distinct count over the
+    # stacked events (six segment types, a movie in several genres: over 6x the events) shuffled
+    # every row of them.
+    pairs = _user_item_pairs(events)
+    columns = ("user_id", "item_id", "n", "rating_sum", "rating_n")
+    segments = [pairs.select(*columns, F.lit("overall").alias("segment_type"), F.lit("all").alias("segment"))]
     for column in ("gender", "age_group", "occupation"):
         members = users_table.where(F.col(column).isNotNull()).select(
             "user_id", F.col(column).alias("segment")
         )
         segments.append(
-            events.join(members, "user_id").select(*columns, F.lit(column).alias("segment_type"), "segment")
+            pairs.join(members, "user_id").select(*columns, F.lit(column).alias("segment_type"), "segment")
         )
     segments.append(
-        events.join(activity.categories, "item_id").select(
+        pairs.join(activity.categories, "item_id").select(
             *columns, F.lit("category").alias("segment_type"), F.col("category").alias("segment")
         )
     )
@@ -397,7 +400,7 @@ def popular_items(
         F.col("activity_date") > F.date_sub(F.col("last_day"), trending_days)
     )
     segments.append(
-        recent.select(
+        _user_item_pairs(recent).select(
             *columns,
             F.lit("trending").alias("segment_type"),
             F.lit(f"last_{trending_days}_days").alias("segment"),
@@ -405,9 +408,10 @@ def popular_items(
     )
     stacked = functools.reduce(DataFrame.unionByName, segments)
     counts = stacked.groupBy("segment_type", "segment", "item_id").agg(
-        F.countDistinct("user_id").alias("n_users"),
-        F.count("*").alias("n_interactions"),
-        _avg_rating(),
+        F.count("*").alias("n_users"),
+        F.sum("n").alias("n_interactions"),
+        # As _avg_rating: sums of multiples of 0.5 are exact in any order.
+        F.round(F.sum("rating_sum") / F.sum("rating_n"), 6).alias("avg_rating"),
     )
     order = Window.partitionBy("segment_type", "segment").orderBy(
         F.col("n_users").desc(), F.col("n_interactions").desc(), F.col("item_id")
@@ -461,6 +465,14 @@ def popular_items(
             "n_interactions",
             "avg_rating",
         )
+    )
+
+
+def _user_item_pairs(events: DataFrame) -> DataFrame:
+    """(user_id, item_id) -> n events, and the sum and count of their ratings (a NULL sum and a
+    count of 0 where the source has none, so a mean of them is NULL as _avg_rating's is)."""
+    return events.groupBy("user_id", "item_id").agg(
+        F.count("*").alias("n"), F.sum("rating").alias("rating_sum"), F.count("rating").alias("rating_n")
     )
 
 
