@@ -92,10 +92,22 @@ def ranking_metrics(top_k: DataFrame, test: DataFrame, k: int) -> dict[str, floa
     then into one row of averages.
     """
     per_user = _per_user_metrics(top_k, test, k, keys=[])
-    sums = per_user.agg(
-        *[_exact_sum(F.col(c)).alias(c) for c in _PER_USER], F.count("*").alias("n_users")
-    ).first()
-    return _averages(sums.asDict(), k)
+    return _averages(per_user.agg(*_sums()).first().asDict(), k)
+
+
+def ranking_metrics_per(top_k: DataFrame, test: DataFrame, k: int, key: str, values: list) -> dict:
+    """{value: ranking_metrics} for each of `values` of top_k's `key` column (one list per user
+    and value: a blend, say), in one job. Every value is judged against every test user, so each
+    figure equals ranking_metrics on that value's lists alone; a value without any list scores 0,
+    as ranking_metrics on an empty top_k does."""
+    rows = per_user_metrics(top_k, test, k, keys=[key]).groupBy(key).agg(*_sums()).collect()
+    found = {row[key]: _averages(row.asDict(), k) for row in rows}
+    return {value: found.get(value, _averages({"n_users": 0}, k)) for value in values}
+
+
+def _sums() -> list:
+    """What _averages divides: the exact per-user sums and the user count."""
+    return [*[_exact_sum(F.col(c)).alias(c) for c in _PER_USER], F.count("*").alias("n_users")]
 
 
 def ranking_metrics_by(
@@ -118,9 +130,7 @@ def ranking_metrics_by(
         groups.select("user_idx", F.col(group).cast("string").alias("_group")), "user_idx"
     )
     stacked = grouped.unionByName(per_user.withColumn("_group", F.lit("all")))
-    rows = stacked.groupBy(variant, "_group").agg(
-        *[_exact_sum(F.col(c)).alias(c) for c in _PER_USER], F.count("*").alias("n_users")
-    )
+    rows = stacked.groupBy(variant, "_group").agg(*_sums())
     return {
         (row[variant], row["_group"]): _averages(row.asDict(), k) | {"n_users": float(row["n_users"])}
         for row in rows.collect()

@@ -13,12 +13,18 @@ from pyspark.sql import functions as F
 def rank_unseen(candidates: DataFrame, seen: DataFrame, k: int) -> DataFrame:
     """candidates(user_idx, item_idx, score) minus seen(user_idx, item_idx) -> top k per user
     as (user_idx, item_idx, score, rank), rank 1 the best; ties broken by item for stable output."""
-    best_first = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
-    return (
-        candidates.join(seen.select("user_idx", "item_idx"), ["user_idx", "item_idx"], "left_anti")
-        .withColumn("rank", F.row_number().over(best_first))
-        .where(F.col("rank") <= k)
-    )
+    return top_ranked(unseen(candidates, seen), k)
+
+
+def unseen(candidates: DataFrame, seen: DataFrame) -> DataFrame:
+    return candidates.join(seen.select("user_idx", "item_idx"), ["user_idx", "item_idx"], "left_anti")
+
+
+def top_ranked(scored: DataFrame, k: int, keys: tuple[str, ...] = ()) -> DataFrame:
+    """The top k rows by score per user (per user and `keys` value: one list per variant), with
+    their rank, 1 the best; ties broken by item for stable output."""
+    best_first = Window.partitionBy(*keys, "user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
+    return scored.withColumn("rank", F.row_number().over(best_first)).where(F.col("rank") <= k)
 
 
 @dataclass(frozen=True)

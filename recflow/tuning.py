@@ -21,12 +21,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recflow.config import Settings
-from recflow.metrics import ranking_metrics, rating_metrics, scorable
+from recflow.metrics import ranking_metrics_per, rating_metrics, scorable
 from recflow.models.als import (
     BLEND_MARGIN,
     RANKER_KEYS,
     RATING_KEYS,
-    blended_top_k,
+    blended_top_ks,
     fit_ranker,
     ranker_candidates,
 )
@@ -123,17 +123,10 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
 
     def run(params: dict) -> list[dict]:
         model = fit_ranker(fit_rows, params, settings.seed, implicit)
-        candidates = ranker_candidates(model, groups).cache()
-        scored = [
-            params
-            | {
-                "blend": blend,
-                metric: ranking_metrics(blended_top_k(candidates, pop, fit_rows, blend, k), valid, k)[metric],
-            }
-            for blend in blends
-        ]
-        candidates.unpersist()
-        return scored
+        candidates = ranker_candidates(model, groups)
+        lists = blended_top_ks(candidates, pop, fit_rows, blends, k)
+        by_blend = ranking_metrics_per(lists, valid, k, "blend", blends)
+        return [params | {"blend": blend, metric: by_blend[blend][metric]} for blend in blends]
 
     trials, seconds = _search(draw_trials(fit_base, fit_grid, settings.tuning_trials, settings.seed), run)
     best = max(trials, key=lambda t: t[metric])  # max keeps the first of equals: base wins ties

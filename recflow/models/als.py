@@ -19,7 +19,7 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from recflow.recommend import CandidateGroups, rank_unseen, union_all
+from recflow.recommend import CandidateGroups, top_ranked, union_all, unseen
 
 RANKER_KEYS = ("rank", "reg_param", "alpha", "max_iter", "blend")
 RATING_KEYS = ("rating_rank", "rating_reg_param", "rating_max_iter")
@@ -89,12 +89,31 @@ def blended_top_k(
     """score = als_score + blend * popularity -> top k unseen per user (user_idx, item_idx,
     score, rank, als_score, popularity_score), the last two being the score's parts. Items
     without a popularity (not in train) add nothing."""
-    popularity_score = F.lit(float(blend)) * F.coalesce("popularity", F.lit(0.0))
-    scored = candidates.join(F.broadcast(popularity), "item_idx", "left").select(
+    return blended_top_ks(candidates, popularity, seen, [blend], k).drop("blend")
+
+
+def blended_top_ks(
+    candidates: DataFrame, popularity: DataFrame, seen: DataFrame, blends: list[float], k: int
+) -> DataFrame:
+    """blended_top_k at every blend of `blends` in one job, each row tagged with its `blend`.
+    The seen items go once, before the lists multiply: the search scores six blends per trial,
+    and six separate jobs took longer than the trial's ALS fit (90-160 s against 64-110 s for
+    2.9M ratings)."""
+    blend = F.explode(F.array(*[F.lit(float(b)) for b in blends])).alias("blend")
+    tagged = (
+        unseen(candidates, seen)
+        .join(F.broadcast(popularity), "item_idx", "left")
+        .select(
+            "user_idx", "item_idx", "als_score", F.coalesce("popularity", F.lit(0.0)).alias("_pop"), blend
+        )
+    )
+    popularity_score = F.col("blend") * F.col("_pop")
+    scored = tagged.select(
+        "blend",
         "user_idx",
         "item_idx",
         (F.col("als_score") + popularity_score).alias("score"),
         "als_score",
         popularity_score.alias("popularity_score"),
     )
-    return rank_unseen(scored, seen, k)
+    return top_ranked(scored, k, keys=("blend",))

@@ -7,8 +7,8 @@ import math
 import pytest
 from pyspark.sql import functions as F
 
-from recflow.metrics import ranking_metrics, rating_metrics
-from recflow.models.als import BLEND_MARGIN, blended_top_k, fit_ranker, ranker_candidates
+from recflow.metrics import ranking_metrics, ranking_metrics_per, rating_metrics
+from recflow.models.als import BLEND_MARGIN, blended_top_k, blended_top_ks, fit_ranker, ranker_candidates
 from recflow.recommend import candidate_groups, popularity_top_k, rank_unseen
 from recflow.split import random_split
 
@@ -137,6 +137,30 @@ def test_every_user_gets_k_unseen_items_when_one_user_has_seen_most_of_them(spar
         assert set(got) == {r["user_idx"] for r in users.collect()}
         assert {r["n"] for r in got.values()} == {k}
         assert not set(got[99]["items"]) & set(range(390))  # the bot's list holds only unseen items
+    groups.unpersist()
+
+
+def test_every_blend_scored_in_one_job_equals_each_blend_scored_alone(spark):
+    # The search scores all its blends in one job (blended_top_ks, ranking_metrics_per): the same
+    # lists and the same figures as one blend at a time, a blend nobody's list has included.
+    train, test = random_split(_with_a_bot(spark, n_items=200, bot_seen=150), 0.2, seed=3)
+    train, test = train.cache(), test.cache()
+    k, blends = 5, [0, 0.4, 2.0]
+    groups = candidate_groups(train.select("user_idx").distinct(), train, k, BLEND_MARGIN)
+    model = fit_ranker(train, {"rank": 4, "max_iter": 3, "reg_param": 0.1, "alpha": 1.0}, seed=1)
+    pop = train.groupBy("item_idx").count().select("item_idx", F.log1p("count").alias("popularity"))
+    candidates = ranker_candidates(model, groups).cache()
+    together = blended_top_ks(candidates, pop, train, blends, k).cache()
+    by_blend = ranking_metrics_per(together, test, k, "blend", [*blends, 9.0])
+    columns = ["user_idx", "item_idx", "rank", "score", "als_score", "popularity_score"]
+    for blend in blends:
+        alone = blended_top_k(candidates, pop, train, blend, k)
+        assert sorted(together.where(F.col("blend") == blend).select(columns).collect()) == sorted(
+            alone.select(columns).collect()
+        )
+        assert by_blend[blend] == ranking_metrics(alone, test, k)
+    assert by_blend[0] != by_blend[2.0]  # the blend changes the lists, so the test can tell
+    assert set(by_blend[9.0].values()) == {0.0}  # no list at that blend
     groups.unpersist()
 
 
