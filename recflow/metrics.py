@@ -100,7 +100,12 @@ def ranking_metrics_per(top_k: DataFrame, test: DataFrame, k: int, key: str, val
     and value: a blend, say), in one job. Every value is judged against every test user, so each
     figure equals ranking_metrics on that value's lists alone; a value without any list scores 0,
     as ranking_metrics on an empty top_k does."""
-    rows = per_user_metrics(top_k, test, k, keys=[key]).groupBy(key).agg(*_sums()).collect()
+    # The values as a literal frame: taken from top_k's distinct values (per_user_metrics), they
+    # would compute every list twice, since top_k is a plan, not a cached table.
+    kind = top_k.schema[key].dataType
+    literal = F.explode(F.array(*[F.lit(v).cast(kind) for v in values])).alias(key)
+    judged = test.crossJoin(F.broadcast(top_k.sparkSession.range(1).select(literal)))
+    rows = _per_user_metrics(top_k, judged, k, [key]).groupBy(key).agg(*_sums()).collect()
     found = {row[key]: _averages(row.asDict(), k) for row in rows}
     return {value: found.get(value, _averages({"n_users": 0}, k)) for value in values}
 
