@@ -100,12 +100,8 @@ def ranking_metrics_per(top_k: DataFrame, test: DataFrame, k: int, key: str, val
     and value: a blend, say), in one job. Every value is judged against every test user, so each
     figure equals ranking_metrics on that value's lists alone; a value without any list scores 0,
     as ranking_metrics on an empty top_k does."""
-    # The values as a literal frame: taken from top_k's distinct values (per_user_metrics), they
-    # would compute every list twice, since top_k is a plan, not a cached table.
-    kind = top_k.schema[key].dataType
-    literal = F.explode(F.array(*[F.lit(v).cast(kind) for v in values])).alias(key)
-    judged = test.crossJoin(F.broadcast(top_k.sparkSession.range(1).select(literal)))
-    rows = _per_user_metrics(top_k, judged, k, [key]).groupBy(key).agg(*_sums()).collect()
+    # One row per value: a handful of blends, whatever the data's size.
+    rows = per_user_metrics(top_k, test, k, keys=[key], values=values).groupBy(key).agg(*_sums()).collect()
     found = {row[key]: _averages(row.asDict(), k) for row in rows}
     return {value: found.get(value, _averages({"n_users": 0}, k)) for value in values}
 
@@ -142,11 +138,22 @@ def ranking_metrics_by(
     }
 
 
-def per_user_metrics(top_k: DataFrame, test: DataFrame, k: int, keys: list[str]) -> DataFrame:
+def per_user_metrics(
+    top_k: DataFrame, test: DataFrame, k: int, keys: list[str], values: list | None = None
+) -> DataFrame:
     """One row per (keys..., user) with test items, the list's precision, recall, ndcg, ap (map),
     hit and rr at k: what ranking_metrics averages. top_k has the `keys` columns (a variant, say),
-    and every key value is judged against every test user."""
-    if keys:
+    and every key value is judged against every test user.
+
+    `values` (one key only) names the key's values where the caller knows them. Taken from
+    top_k's distinct values instead, an uncached top_k is computed twice in the one job: once
+    for the values, once for the lists."""
+    if values is not None:
+        (key,) = keys
+        kind = top_k.schema[key].dataType
+        literal = F.explode(F.array(*[F.lit(v).cast(kind) for v in values])).alias(key)
+        test = test.crossJoin(F.broadcast(top_k.sparkSession.range(1).select(literal)))
+    elif keys:
         test = test.crossJoin(F.broadcast(top_k.select(*keys).distinct()))
     return _per_user_metrics(top_k, test, k, keys)
 

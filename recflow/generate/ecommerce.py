@@ -329,6 +329,7 @@ def _simulate_sessions(
         _CATEGORY_POPULARITY_WEIGHT
         * (catalogue["category_log_popularity"] - catalogue["category_log_popularity"].max())
     )
+    shared_cumulative = np.cumsum(category_weight)
     parts = []
     first_session = 0
     for chunk_start in range(0, n_users, _USER_CHUNK):
@@ -337,7 +338,7 @@ def _simulate_sessions(
         favourite_extra = np.where(
             preferred >= 0, (np.exp(_PREFERRED_CATEGORY_BOOST) - 1.0) * category_weight[preferred], 0.0
         )
-        categories = (np.cumsum(category_weight), preferred, np.cumsum(favourite_extra, axis=1))
+        categories = (shared_cumulative, preferred, np.cumsum(favourite_extra, axis=1))
         views = _draw_views(
             rng, categories, users["factors"][chunk], catalogue, by_category, block_start, block_end,
             sessions_per_user[chunk],
