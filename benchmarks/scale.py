@@ -301,6 +301,8 @@ def _spark_als(java_blas: bool, u_data: Path, iterations: int, work: Path) -> di
     from pyspark.ml.recommendation import ALS
     from pyspark.sql import SparkSession
 
+    from recflow.models.als import blocks
+
     builder = SparkSession.builder.master("local[2]").config("spark.driver.memory", driver_memory())
     if java_blas:
         builder = builder.config("spark.driver.extraJavaOptions", JAVA_BLAS)
@@ -313,9 +315,11 @@ def _spark_als(java_blas: bool, u_data: Path, iterations: int, work: Path) -> di
     )
     rows = frame.count()
     times = {}
+    n_blocks = blocks(spark)  # as the DAG's fits (recflow.models.als)
     for n in (1, 1 + iterations):
         als = ALS(rank=ALS_RANK, maxIter=n, regParam=ALS_REG, alpha=ALS_ALPHA, implicitPrefs=True,
-                  userCol="user", itemCol="item", ratingCol="rating", checkpointInterval=5, seed=42)  # fmt: skip
+                  userCol="user", itemCol="item", ratingCol="rating", checkpointInterval=5, seed=42,
+                  numUserBlocks=n_blocks, numItemBlocks=n_blocks)  # fmt: skip
         started = time.perf_counter()
         model = als.fit(frame)
         model.userFactors.count()  # the factors are lazy; make the last iteration happen

@@ -99,11 +99,26 @@ def ranking_metrics_per(top_k: DataFrame, test: DataFrame, k: int, key: str, val
     """{value: ranking_metrics} for each of `values` of top_k's `key` column (one list per user
     and value: a blend, say), in one job. Every value is judged against every test user, so each
     figure equals ranking_metrics on that value's lists alone; a value without any list scores 0,
-    as ranking_metrics on an empty top_k does."""
+    as ranking_metrics on an empty top_k does. Each also has ndcg_se@k, the standard error of
+    its NDCG (what the search's one-standard-error rule needs)."""
     # One row per value: a handful of blends, whatever the data's size.
-    rows = per_user_metrics(top_k, test, k, keys=[key], values=values).groupBy(key).agg(*_sums()).collect()
-    found = {row[key]: _averages(row.asDict(), k) for row in rows}
-    return {value: found.get(value, _averages({"n_users": 0}, k)) for value in values}
+    squares = _exact_sum(F.col("ndcg") * F.col("ndcg")).alias("ndcg_squares")
+    per_user = per_user_metrics(top_k, test, k, keys=[key], values=values)
+    rows = per_user.groupBy(key).agg(*_sums(), squares).collect()
+    found = {row[key]: _averages(row.asDict(), k) | _ndcg_error(row, k) for row in rows}
+    return {value: found.get(value, _averages({"n_users": 0}, k) | {f"ndcg_se@{k}": 0.0}) for value in values}
+
+
+def _ndcg_error(row, k: int) -> dict[str, float]:
+    """The standard error of the mean NDCG@k over the users (the sample standard deviation over
+    the root of their count; 0 for fewer than two users): how far the mean could move on
+    another draw of users, which tells a real difference between two settings from noise."""
+    n = row["n_users"]
+    if n < 2:
+        return {f"ndcg_se@{k}": 0.0}
+    total, squares = float(row["ndcg"]), float(row["ndcg_squares"])
+    variance = max(squares - total * total / n, 0.0) / (n - 1)
+    return {f"ndcg_se@{k}": math.sqrt(variance / n)}
 
 
 def _sums() -> list:

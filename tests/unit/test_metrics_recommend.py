@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 from pyspark.sql import functions as F
 
-from recflow.metrics import ranking_metrics, ranking_metrics_per, rating_metrics
+from recflow.metrics import per_user_metrics, ranking_metrics, ranking_metrics_per, rating_metrics
 from recflow.models.als import BLEND_MARGIN, blended_top_k, blended_top_ks, fit_ranker, ranker_candidates
 from recflow.recommend import candidate_groups, popularity_top_k, rank_unseen
 from recflow.split import random_split
@@ -158,7 +159,13 @@ def test_every_blend_scored_in_one_job_equals_each_blend_scored_alone(spark):
         assert sorted(together.where(F.col("blend") == blend).select(columns).collect()) == sorted(
             alone.select(columns).collect()
         )
-        assert by_blend[blend] == ranking_metrics(alone, test, k)
+        figures = dict(by_blend[blend])
+        error = figures.pop(f"ndcg_se@{k}")
+        assert figures == ranking_metrics(alone, test, k)
+        # The standard error of the mean NDCG over the test users, by hand from each user's.
+        ndcg = [r["ndcg"] for r in per_user_metrics(alone, test, k, keys=[]).collect()]
+        assert error == pytest.approx(statistics.stdev(ndcg) / math.sqrt(len(ndcg)), rel=1e-9)
+        assert error > 0
     assert by_blend[0] != by_blend[2.0]  # the blend changes the lists, so the test can tell
     assert set(by_blend[9.0].values()) == {0.0}  # no list at that blend
     groups.unpersist()
