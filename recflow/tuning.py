@@ -116,7 +116,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
     if settings.tuning_trials == 0:
         return base, {"trials": [], "seconds": 0.0, "metric": None}
     k = settings.top_k
-    metric = f"ndcg@{k}"
+    metric, error = f"ndcg@{k}", f"ndcg_se@{k}"
     fit_rows, valid = validation_split(train, settings)
     fit_rows = fit_rows.cache()
     users, valid = (frame.cache() for frame in scorable(fit_rows, valid))
@@ -132,7 +132,6 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
         candidates = ranker_candidates(model, groups)
         lists = blended_top_ks(candidates, pop, fit_rows, blends, k)
         by_blend = ranking_metrics_per(lists, valid, k, "blend", blends)
-        error = f"ndcg_se@{k}"
         return [
             params | {"blend": blend, metric: by_blend[blend][metric], error: by_blend[blend][error]}
             for blend in blends
@@ -140,7 +139,7 @@ def tune_ranker(train: DataFrame, settings: Settings, implicit: bool = True) -> 
 
     trials, seconds = _search(draw_trials(fit_base, fit_grid, settings.tuning_trials, settings.seed), run)
     best = max(trials, key=lambda t: t[metric])  # max keeps the first of equals: base wins ties
-    picked = choose_trial(trials, metric, f"ndcg_se@{k}")
+    picked = choose_trial(trials, metric, error)
     for frame in (fit_rows, users, valid, pop, groups):
         frame.unpersist()
     chosen = {key: picked[key] for key in RANKER_KEYS}

@@ -36,7 +36,7 @@ def blocks(spark) -> int:
     no SparkContext to ask; it keeps ALS's default."""
     try:
         return max(int(spark.sparkContext.defaultParallelism), 1)
-    except Exception:  # pyspark.errors PySparkNotImplementedError (Connect); no context, no count
+    except AttributeError:  # a Connect session raises PySparkAttributeError (JVM_ATTRIBUTE_NOT_SUPPORTED)
         return 10
 
 
