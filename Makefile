@@ -25,7 +25,7 @@ export CONF
 DS ?= $(shell date -u +%F)
 export DS
 
-.PHONY: help demo test lint format clean services system-packages bi-reader bench-scale
+.PHONY: help demo test lint format clean services system-packages bi-reader bench-scale spark-connect spark-connect-stop
 
 help:
 	@echo "make demo [CONF='{\"path\": \"...\"}'] [DS=YYYY-MM-DD]   run recommendations_daily once, end to end"
@@ -33,6 +33,7 @@ help:
 	@echo "make bi-reader [BI_USER=bi_alice] [BI_HOST='10.0.%']  create a read-only BI account or rotate its password"
 	@echo "                                                     (RECFLOW_WAREHOUSE_URL = an account that may create users)"
 	@echo "make bench-scale [ARGS='--sizes ml-1m,ml-5m --als']      the 1M-20M cost curve (benchmarks/scale.py; hours)"
+	@echo "make spark-connect | spark-connect-stop                  the warm Spark Connect server on 127.0.0.1:15002"
 	@echo "make lint | format | clean"
 
 $(UV):
@@ -63,6 +64,13 @@ bench-scale: $(SYNCED) services
 services:
 	@scripts/ensure_services.sh
 
+# The warm Spark Connect server (recflow/spark_connect.py): pid and log in .spark-connect/.
+spark-connect: $(SYNCED)
+	python -m recflow.spark_connect start
+
+spark-connect-stop: $(SYNCED)
+	python -m recflow.spark_connect stop
+
 # Chromium and its driver (the UI check), docker-compose (validates docker-compose.yaml).
 system-packages:
 	@scripts/install_system_packages.sh
@@ -79,5 +87,6 @@ format: $(SYNCED)
 	ruff format .
 
 clean:
-	rm -rf $(VENV) .tools .airflow data logs .pytest_cache .ruff_cache spark-warehouse
+	-@[ -x $(VENV)/bin/python ] && $(VENV)/bin/python -m recflow.spark_connect stop
+	rm -rf $(VENV) .tools .airflow .spark-connect data logs .pytest_cache .ruff_cache spark-warehouse
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

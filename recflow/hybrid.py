@@ -41,6 +41,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from recflow.similarity import block_top_k, default_block_rows
+from recflow.spark import share
 
 # Content neighbours a new item's ALS factor is folded in from.
 FOLD_IN_NEIGHBOURS = 10
@@ -359,7 +360,7 @@ def recommend_all(
     user's accepted items (rank 1..k, removed_by null) and the candidates the rules removed
     (rank null, removed_by the rule). A variant weight of None uses the row's own `weight` (its
     tier's tuned content weight)."""
-    shared = users.sparkSession.sparkContext.broadcast((catalogue, policy, variants))
+    shared = share(users.sparkSession, (catalogue, policy, variants))
     users_per_block = max(1, BLOCK_BYTES // (8 * max(catalogue.size, 1)))
 
     def run(batches):

@@ -35,6 +35,8 @@ from pyspark.ml.linalg import SparseVector, VectorUDT
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from recflow.spark import Shared, cores, share
+
 # Bytes of one block's dense score matrix (block_rows x n float64) when block_rows is not given.
 BLOCK_BYTES = 32 * 1024 * 1024
 # Above this share of non-zeros the matrix is broadcast dense: a sparse x sparse product of
@@ -172,9 +174,9 @@ def top_k_cosine(
     n_blocks = math.ceil(n / rows)
     dense = matrix.nnz >= DENSE_FROM * matrix.shape[0] * matrix.shape[1]
     # Not destroyed here: the returned DataFrame is lazy and reads it whenever it is evaluated.
-    shared = spark.sparkContext.broadcast((ids, matrix.toarray() if dense else matrix))
+    shared = share(spark, (ids, matrix.toarray() if dense else matrix))
     # One row per block, spread over the cores: blocks need no shuffle, only a task to run in.
-    blocks = spark.range(0, n_blocks, 1, numPartitions=min(n_blocks, spark.sparkContext.defaultParallelism))
+    blocks = spark.range(0, n_blocks, 1, numPartitions=min(n_blocks, cores(spark)))
     score = functools.partial(
         _score_blocks,
         shared=shared,
@@ -193,7 +195,7 @@ def default_block_rows(n: int) -> int:
 
 def _score_blocks(
     batches: Iterator[pd.DataFrame],
-    shared: Broadcast,
+    shared: Broadcast | Shared,
     block_rows: int,
     k: int,
     columns: tuple[str, str],

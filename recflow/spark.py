@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -16,6 +19,65 @@ DEFAULTS = {
     # Parquet timestamps without the legacy INT96 encoding, readable by pyarrow in publish.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
+
+
+def server_conf(port: int, environ=os.environ) -> dict[str, str]:
+    """What the warm Spark Connect server (recflow.spark_connect) starts with: the DEFAULTS every
+    job gets, and what a spark-submit job is handed by its launcher instead (the master, the
+    driver memory, the checkpoint folder), which a Connect client cannot set on a running server."""
+    from recflow.config import Settings
+    from recflow.resources import driver_memory
+
+    master = environ.get("RECFLOW_SPARK_MASTER", "local[2]")
+    return DEFAULTS | {
+        "spark.master": master,
+        # What a classic session reads off its SparkContext (cores()); a Connect client can read
+        # only the configuration.
+        "spark.default.parallelism": str(local_cores(master) or 10),
+        "spark.driver.memory": driver_memory(environ),
+        # SparkContext.setCheckpointDir is not reachable over Connect; ALS needs the folder.
+        "spark.checkpoint.dir": Settings().checkpoint_dir,
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+    }
+
+
+def local_cores(master: str) -> int | None:
+    """The task slots of a local master (local, local[4], local[*], local[4,2]); None otherwise."""
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master.strip())
+    if not found:
+        return None
+    slots = found.group(1) or "1"
+    return os.cpu_count() or 1 if slots == "*" else int(slots)
+
+
+def is_connect(spark) -> bool:
+    """Whether `spark` is a Spark Connect session (a thin client: no SparkContext, no JVM here)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def cores(spark) -> int:
+    """The cores Spark runs tasks on: the SparkContext's defaultParallelism, or over Connect the
+    server's spark.default.parallelism (server_conf sets it), else Spark's own fallback of 10."""
+    if not is_connect(spark):
+        return max(int(spark.sparkContext.defaultParallelism), 1)
+    return max(int(spark.conf.get("spark.default.parallelism", "10")), 1)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A value handed to Spark tasks as it is (see share)."""
+
+    value: Any
+
+
+def share(spark, value):
+    """`value` for the Python functions of a mapInPandas to read as `.value`: a broadcast on a
+    classic session, sent once per executor; over Connect, which has no broadcast variables,
+    the value itself, pickled with the function and sent with each task."""
+    if is_connect(spark):
+        return Shared(value)
+    return spark.sparkContext.broadcast(value)
 
 
 def get_spark(app_name: str, checkpoint_dir: str | None = None) -> SparkSession:

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recflow.recommend import CandidateGroups, top_ranked, union_all, unseen
+from recflow.spark import cores
 
 RANKER_KEYS = ("rank", "reg_param", "alpha", "max_iter", "blend")
 RATING_KEYS = ("rating_rank", "rating_reg_param", "rating_max_iter")
@@ -32,12 +33,8 @@ def blocks(spark) -> int:
     """ALS's user and item blocks: one per core Spark runs tasks on. ALS's own default is 10
     whatever the cluster, which on 2 cores runs each iteration as 10 x 10 small block pairs
     that wait for each other: on 1M generated ratings (rank 64, 15 iterations, local[2]) a fit
-    took 21.5 s with 10 blocks and 15.3 s with 2 (16.7 s with 4). A Spark Connect session has
-    no SparkContext to ask; it keeps ALS's default."""
-    try:
-        return max(int(spark.sparkContext.defaultParallelism), 1)
-    except AttributeError:  # a Connect session raises PySparkAttributeError (JVM_ATTRIBUTE_NOT_SUPPORTED)
-        return 10
+    took 21.5 s with 10 blocks and 15.3 s with 2 (16.7 s with 4)."""
+    return cores(spark)
 
 
 def _als(spark, **settings) -> ALS:

@@ -1,0 +1,172 @@
+"""The warm Spark Connect server: one long-lived Spark that thin clients talk to over gRPC.
+
+A spark-submit pays 10-28 s of JVM start-up before any work, once per task. A Connect server
+pays it once; each client then opens a session in well under a second. The server is Spark's
+own (`sbin/start-connect-server.sh`, a daemon with a pid file and a log file), started with the
+settings of `recflow.spark.server_conf`, which are the settings every spark-submit job gets, so a
+deployment has one place to change them.
+
+    python -m recflow.spark_connect start | stop | status     (make spark-connect / spark-connect-stop)
+
+It listens on 127.0.0.1 only: a Connect server runs whatever code its clients send, with no
+authentication unless a token is configured, so it must not be reachable from other machines.
+Its pid and log files live in RECFLOW_SPARK_CONNECT_HOME (default <project>/.spark-connect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyspark
+
+from recflow.config import PROJECT_ROOT
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 15002  # Spark Connect's own default
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+# spark-daemon.sh names its pid and log files after this (instead of the login name).
+IDENT = "recflow"
+START_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class Server:
+    home: Path
+    port: int
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> Server:
+        home = Path(environ.get("RECFLOW_SPARK_CONNECT_HOME", PROJECT_ROOT / ".spark-connect"))
+        return cls(home=home, port=int(environ.get("RECFLOW_SPARK_CONNECT_PORT", DEFAULT_PORT)))
+
+    @property
+    def url(self) -> str:
+        return f"sc://{HOST}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / f"spark-{IDENT}-{SERVER_CLASS}-1.pid"
+
+    @property
+    def log_files(self) -> list[Path]:
+        return sorted(self.home.glob(f"spark-{IDENT}-{SERVER_CLASS}-1-*.out"))
+
+    def pid(self) -> int | None:
+        """The server's pid while that process is alive, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by someone else
+        return pid
+
+    def listening(self) -> bool:
+        with socket.socket() as probe:
+            probe.settimeout(1.0)
+            return probe.connect_ex((HOST, self.port)) == 0
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_files:
+            return "(no log file)"
+        return "\n".join(self.log_files[-1].read_text(errors="replace").splitlines()[-lines:])
+
+
+def _daemon_env(server: Server) -> dict[str, str]:
+    return dict(
+        os.environ,
+        SPARK_HOME=str(Path(pyspark.__file__).parent),
+        SPARK_PID_DIR=str(server.home),
+        SPARK_LOG_DIR=str(server.home),
+        SPARK_IDENT_STRING=IDENT,
+        # The server's Python workers (mapInPandas, UDFs) need this environment's numpy and pandas.
+        PYSPARK_PYTHON=os.environ.get("PYSPARK_PYTHON", sys.executable),
+    )
+
+
+def start(server: Server, conf: dict[str, str] | None = None) -> str:
+    """Start the server unless one answers already; -> its URL once it accepts connections."""
+    from recflow.spark import server_conf
+
+    if server.pid() is not None and server.listening():
+        return server.url
+    if server.listening():
+        raise RuntimeError(
+            f"Port {server.port} on {HOST} is taken by a process that is not this project's Spark "
+            f"Connect server ({server.pid_file} names none): stop it, or set RECFLOW_SPARK_CONNECT_PORT"
+        )
+    server.home.mkdir(parents=True, exist_ok=True)
+    settings = server_conf(port=server.port) | (conf or {})
+    master = settings.pop("spark.master")
+    command = [
+        str(Path(pyspark.__file__).parent / "sbin" / "start-connect-server.sh"),
+        "--master", master,
+        *[arg for key, value in sorted(settings.items()) for arg in ("--conf", f"{key}={value}")],
+    ]  # fmt: skip
+    subprocess.run(command, env=_daemon_env(server), check=True, capture_output=True, text=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.listening():
+            return server.url
+        if server.pid() is None:
+            break
+        time.sleep(0.5)
+    stop(server)
+    raise RuntimeError(
+        f"The Spark Connect server did not come up on {server.url} within {START_TIMEOUT_S} s. "
+        f"Its log ({server.home}):\n{server.log_tail()}"
+    )
+
+
+def stop(server: Server) -> bool:
+    """Stop the server; -> whether one was running."""
+    pid = server.pid()
+    if pid is None:
+        server.pid_file.unlink(missing_ok=True)
+        return False
+    subprocess.run(
+        [str(Path(pyspark.__file__).parent / "sbin" / "stop-connect-server.sh")],
+        env=_daemon_env(server), check=False, capture_output=True,
+    )  # fmt: skip
+    for _ in range(60):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    server.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="The warm Spark Connect server (see recflow/spark_connect.py)"
+    )
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    args = parser.parse_args(argv)
+    server = Server.from_env()
+    if args.action == "start":
+        print(f"Spark Connect server on {start(server)} (pid {server.pid()}, log in {server.home})")
+    elif args.action == "stop":
+        print("stopped" if stop(server) else "not running")
+    else:
+        pid = server.pid()
+        up = pid is not None and server.listening()
+        print(f"running on {server.url} (pid {pid})" if up else "not running")
+        return 0 if up else 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
