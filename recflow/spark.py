@@ -21,6 +21,10 @@ DEFAULTS = {
 }
 
 
+# What Spark itself assumes when nothing says how many cores there are (ALS's blocks, for one).
+FALLBACK_PARALLELISM = 10
+
+
 def server_conf(port: int, environ=os.environ) -> dict[str, str]:
     """What the warm Spark Connect server (recflow.spark_connect) starts with: the DEFAULTS every
     job gets, and what a spark-submit job is handed by its launcher instead (the master, the
@@ -33,7 +37,7 @@ def server_conf(port: int, environ=os.environ) -> dict[str, str]:
         "spark.master": master,
         # What a classic session reads off its SparkContext (cores()); a Connect client can read
         # only the configuration.
-        "spark.default.parallelism": str(local_cores(master) or 10),
+        "spark.default.parallelism": str(local_cores(master) or FALLBACK_PARALLELISM),
         "spark.driver.memory": driver_memory(environ),
         # SparkContext.setCheckpointDir is not reachable over Connect; ALS needs the folder.
         "spark.checkpoint.dir": Settings().checkpoint_dir,
@@ -58,10 +62,10 @@ def is_connect(spark) -> bool:
 
 def cores(spark) -> int:
     """The cores Spark runs tasks on: the SparkContext's defaultParallelism, or over Connect the
-    server's spark.default.parallelism (server_conf sets it), else Spark's own fallback of 10."""
+    server's spark.default.parallelism (server_conf sets it), else FALLBACK_PARALLELISM."""
     if not is_connect(spark):
         return max(int(spark.sparkContext.defaultParallelism), 1)
-    return max(int(spark.conf.get("spark.default.parallelism", "10")), 1)
+    return max(int(spark.conf.get("spark.default.parallelism", str(FALLBACK_PARALLELISM))), 1)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,17 @@ SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 # spark-daemon.sh names its pid and log files after this (instead of the login name).
 IDENT = "recflow"
 START_TIMEOUT_S = 180
+SPARK_HOME = Path(pyspark.__file__).parent
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else
+    return True
 
 
 @dataclass(frozen=True)
@@ -64,13 +75,7 @@ class Server:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # alive, owned by someone else
-        return pid
+        return pid if _alive(pid) else None
 
     def listening(self) -> bool:
         with socket.socket() as probe:
@@ -86,7 +91,7 @@ class Server:
 def _daemon_env(server: Server) -> dict[str, str]:
     return dict(
         os.environ,
-        SPARK_HOME=str(Path(pyspark.__file__).parent),
+        SPARK_HOME=str(SPARK_HOME),
         SPARK_PID_DIR=str(server.home),
         SPARK_LOG_DIR=str(server.home),
         SPARK_IDENT_STRING=IDENT,
@@ -95,7 +100,7 @@ def _daemon_env(server: Server) -> dict[str, str]:
     )
 
 
-def start(server: Server, conf: dict[str, str] | None = None) -> str:
+def start(server: Server) -> str:
     """Start the server unless one answers already; -> its URL once it accepts connections."""
     from recflow.spark import server_conf
 
@@ -107,10 +112,10 @@ def start(server: Server, conf: dict[str, str] | None = None) -> str:
             f"Connect server ({server.pid_file} names none): stop it, or set RECFLOW_SPARK_CONNECT_PORT"
         )
     server.home.mkdir(parents=True, exist_ok=True)
-    settings = server_conf(port=server.port) | (conf or {})
+    settings = server_conf(port=server.port)
     master = settings.pop("spark.master")
     command = [
-        str(Path(pyspark.__file__).parent / "sbin" / "start-connect-server.sh"),
+        str(SPARK_HOME / "sbin" / "start-connect-server.sh"),
         "--master", master,
         *[arg for key, value in sorted(settings.items()) for arg in ("--conf", f"{key}={value}")],
     ]  # fmt: skip
@@ -136,13 +141,12 @@ def stop(server: Server) -> bool:
         server.pid_file.unlink(missing_ok=True)
         return False
     subprocess.run(
-        [str(Path(pyspark.__file__).parent / "sbin" / "stop-connect-server.sh")],
+        [str(SPARK_HOME / "sbin" / "stop-connect-server.sh")],
         env=_daemon_env(server), check=False, capture_output=True,
     )  # fmt: skip
+    # The stop script removes the pid file before the JVM has exited: wait on the process.
     for _ in range(60):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.5)
     server.pid_file.unlink(missing_ok=True)

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.spark
 CLIENT = """
 import json, sys
 from pyspark.sql import SparkSession
+from recflow.spark import cores
 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
-print(json.dumps({"count": spark.range(7).count(), "tz": spark.conf.get("spark.sql.session.timeZone")}))
+tz = spark.conf.get("spark.sql.session.timeZone")
+print(json.dumps({"count": spark.range(7).count(), "tz": tz, "cores": cores(spark)}))
 spark.stop()
 """
 
@@ -35,6 +37,7 @@ def test_server_starts_once_serves_a_client_and_stops(tmp_path, monkeypatch):
     # A small heap: the test shares the machine with the suite's own Spark.
     monkeypatch.setenv("RECFLOW_SPARK_DRIVER_MEMORY", "1g")
     monkeypatch.setenv("RECFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RECFLOW_SPARK_MASTER", "local[2]")
     server = Server(home=tmp_path / "connect", port=free_port())
     try:
         url = start(server)
@@ -49,8 +52,9 @@ def test_server_starts_once_serves_a_client_and_stops(tmp_path, monkeypatch):
         )
         assert done.returncode == 0, done.stderr[-3000:]
         answer = json.loads(done.stdout.strip().splitlines()[-1])
-        # The session runs on the server's settings (recflow.spark.server_conf), not Spark's.
-        assert answer == {"count": 7, "tz": "UTC"}
+        # The session runs on the server's settings (recflow.spark.server_conf), not Spark's:
+        # local[2] gives ALS two blocks, where a Connect client without them would get 10.
+        assert answer == {"count": 7, "tz": "UTC", "cores": 2}
     finally:
         was_running = stop(server)
     assert was_running
