@@ -9,12 +9,17 @@ UV := .tools/bin/uv
 SYNCED := $(VENV)/.synced
 
 # Airflow on embedded defaults: metadata in SQLite under .airflow/, DAGs and plugins from here,
-# Spark in local mode through the spark_default connection. Override any of them from the shell.
+# Spark on the warm Spark Connect server (or, with RECFLOW_SPARK_BACKEND=submit, spark-submit in local
+# mode through the spark_default connection). Override any of them from the shell.
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type": "spark", "host": "local[2]"}
+# The Spark tasks' default backend (RECFLOW_SPARK_BACKEND=connect): the warm server that
+# recflow/spark_connect.py runs on this port, started by the first task that finds it down.
+export RECFLOW_SPARK_CONNECT_PORT ?= 15002
+export AIRFLOW_CONN_SPARK_CONNECT_DEFAULT ?= {"conn_type": "spark_connect", "host": "127.0.0.1", "port": $(RECFLOW_SPARK_CONNECT_PORT)}
 export RECFLOW_DATA_DIR ?= $(CURDIR)/data
 export PYSPARK_PYTHON ?= $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)

@@ -161,6 +161,9 @@ def run_dag(size: Size, inputs: Path, work: Path, url: str) -> dict:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # One spark-submit per task, so that each task's driver is a process of its own whose
+        # peak memory the sampler can attribute (on the Connect server every task shares one).
+        "RECFLOW_SPARK_BACKEND": "submit",
         "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
         "RECFLOW_DATA_DIR": str(work / size.name),
         "RECFLOW_INPUT_ROOTS": str(work),

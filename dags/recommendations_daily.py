@@ -14,7 +14,13 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param, chain, task
 from recflow_assets import PUBLISHED_RECOMMENDATIONS
-from recflow_callbacks import DURATION_KEY, record_duration, record_failure, record_retry
+from recflow_callbacks import (
+    DURATION_KEY,
+    ensure_spark_connect,
+    record_duration,
+    record_failure,
+    record_retry,
+)
 
 from recflow.config import (
     DATASET_NAME_PATTERN,
@@ -23,6 +29,7 @@ from recflow.config import (
     bounds_schema,
     event_weights_schema,
     search_space_schema,
+    spark_backend,
 )
 from recflow.resources import driver_memory
 
@@ -44,6 +51,9 @@ MODEL_TASKS = {
 }
 ANALYTICS_TASKS = {"build_analytics": "analytics"}
 SPARK_TASKS = DATA_TASKS | MODEL_TASKS | ANALYTICS_TASKS
+# connect (the default): each Spark task is a client session on the warm Spark Connect server;
+# submit: a spark-submit per task, for a cluster. Configuration, not code (recflow.config).
+SPARK_BACKEND = spark_backend()
 
 PARAMS = {
     "source": Param("movielens", type="string", enum=["movielens", "ecommerce", "tv"], title="Source",
@@ -164,19 +174,37 @@ with DAG(
     doc_md=__doc__,
     user_defined_macros={"driver_memory": driver_memory},
 ) as dag:
-    spark = {
-        task_id: SparkSubmitOperator(
+
+    def spark_task(task_id: str, script: str):
+        """spark_jobs/<script>.py's job, on the backend the deployment chose."""
+        if SPARK_BACKEND == "submit":
+            return SparkSubmitOperator(
+                task_id=task_id,
+                conn_id="spark_default",
+                application=str(SPARK_JOBS / f"{script}.py"),
+                name=f"recflow-{script}",
+                application_args=["--ds", "{{ ds }}", "--params", "{{ params | tojson }}"],
+                # Rendered where the task runs, from that machine's memory (recflow.resources).
+                conf={"spark.driver.memory": "{{ driver_memory() }}"},
+                post_execute=record_duration,
+            )
+
+        # The provider opens the session from the connection, hands it in as `spark` and stops
+        # it after; pre_execute first makes sure the server is there (or says why not).
+        @task.pyspark(
             task_id=task_id,
-            conn_id="spark_default",
-            application=str(SPARK_JOBS / f"{script}.py"),
-            name=f"recflow-{script}",
-            application_args=["--ds", "{{ ds }}", "--params", "{{ params | tojson }}"],
-            # Rendered where the task runs, from that machine's memory (recflow.resources).
-            conf={"spark.driver.memory": "{{ driver_memory() }}"},
+            conn_id="spark_connect_default",
+            pre_execute=ensure_spark_connect,
             post_execute=record_duration,
         )
-        for task_id, script in SPARK_TASKS.items()
-    }
+        def run_job(spark=None, params=None, ds=None) -> None:
+            from recflow.jobs import run_on_session
+
+            run_on_session(spark, script, params, ds)
+
+        return run_job().operator
+
+    spark = {task_id: spark_task(task_id, script) for task_id, script in SPARK_TASKS.items()}
 
     @task
     def migrate_warehouse(params=None) -> dict:

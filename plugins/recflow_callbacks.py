@@ -25,6 +25,26 @@ def record_duration(context, result=None) -> None:
     ti.xcom_push(key=DURATION_KEY, value=round(elapsed.total_seconds(), 3))
 
 
+def ensure_spark_connect(context) -> None:
+    """pre_execute of a Spark Connect task: the server its connection names answers, or is the
+    project's own and is started now (recflow.spark_connect.ensure), or the task fails saying so."""
+    from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from recflow.spark_connect import ensure
+
+    conn_id = context["task"].conn_id
+    try:
+        url = SparkConnectHook(conn_id).get_connection_url()
+    except AirflowNotFoundException as error:
+        raise RuntimeError(
+            f"No Spark Connect connection {conn_id!r}: define it (AIRFLOW_CONN_{conn_id.upper()}="
+            '\'{"conn_type": "spark_connect", "host": "127.0.0.1", "port": 15002}\'), or run the '
+            "Spark tasks with spark-submit (RECFLOW_SPARK_BACKEND=submit)"
+        ) from error
+    log.info(ensure(url))
+
+
 def record_failure(context) -> None:
     """on_failure_callback: the attempt failed for good; record it in the warehouse run log."""
     _record(context, "failed")

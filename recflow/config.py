@@ -34,6 +34,20 @@ SCORED_TIERS = ("cold", "warm", "heavy")
 # The business rules the recommend step applies after scoring, in their order (recflow.hybrid).
 BUSINESS_RULES = ("seen", "blocklist", "availability", "diversity")
 
+# How the DAG's Spark tasks reach Spark (RECFLOW_SPARK_BACKEND, read where the DAG is parsed):
+# connect: a client session on the warm Spark Connect server (recflow.spark_connect) through
+# the spark_connect_default connection, no JVM start per task; submit: spark-submit through
+# spark_default, for a standalone, YARN or Kubernetes cluster.
+SPARK_BACKENDS = ("connect", "submit")
+
+
+def spark_backend(environ=os.environ) -> str:
+    backend = environ.get("RECFLOW_SPARK_BACKEND", SPARK_BACKENDS[0]).strip().lower()
+    if backend not in SPARK_BACKENDS:
+        raise ValueError(f"RECFLOW_SPARK_BACKEND={backend!r}: expected one of {', '.join(SPARK_BACKENDS)}")
+    return backend
+
+
 # A dataset name becomes a folder of the lake, of the reports and the BI extracts, and a key of
 # every warehouse table (VARCHAR(64)): letters, digits, '-' and '_' only, so that no name can
 # climb out of its folder ('..', '/', '\\'), smuggle a NUL or be empty. The DAG's trigger form

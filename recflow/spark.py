@@ -21,11 +21,18 @@ DEFAULTS = {
 }
 
 
+def session_conf() -> dict[str, str]:
+    """The DEFAULTS a running session may still change (Spark SQL's run-time settings): what a
+    Spark Connect task sets on its own session, since the server started with another run's
+    environment (RECFLOW_SHUFFLE_PARTITIONS, say)."""
+    return {key: value for key, value in DEFAULTS.items() if key.startswith("spark.sql.")}
+
+
 # What Spark itself assumes when nothing says how many cores there are (ALS's blocks, for one).
 FALLBACK_PARALLELISM = 10
 
 
-def server_conf(port: int, environ=os.environ) -> dict[str, str]:
+def server_conf(port: int, bind: str = "127.0.0.1", environ=os.environ) -> dict[str, str]:
     """What the warm Spark Connect server (recflow.spark_connect) starts with: the DEFAULTS every
     job gets, and what a spark-submit job is handed by its launcher instead (the master, the
     driver memory, the checkpoint folder), which a Connect client cannot set on a running server."""
@@ -41,7 +48,7 @@ def server_conf(port: int, environ=os.environ) -> dict[str, str]:
         "spark.driver.memory": driver_memory(environ),
         # SparkContext.setCheckpointDir is not reachable over Connect; ALS needs the folder.
         "spark.checkpoint.dir": Settings().checkpoint_dir,
-        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.address": bind,
         "spark.connect.grpc.binding.port": str(port),
     }
 

@@ -7,6 +7,7 @@ settings of `recflow.spark.server_conf`, which are the settings every spark-subm
 deployment has one place to change them.
 
     python -m recflow.spark_connect start | stop | status     (make spark-connect / spark-connect-stop)
+    python -m recflow.spark_connect serve                     (in the foreground: a container's process)
 
 It listens on 127.0.0.1 only: a Connect server runs whatever code its clients send, with no
 authentication unless a token is configured, so it must not be reachable from other machines.
@@ -16,6 +17,8 @@ Its pid and log files live in RECFLOW_SPARK_CONNECT_HOME (default <project>/.spa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import socket
 import subprocess
@@ -23,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pyspark
 
@@ -51,11 +55,18 @@ def _alive(pid: int) -> bool:
 class Server:
     home: Path
     port: int
+    # The address it listens on: loopback, but in a container (docker-compose.yaml's
+    # spark-connect) every address of the container, on a network only the stack's services reach.
+    bind: str = HOST
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Server:
         home = Path(environ.get("RECFLOW_SPARK_CONNECT_HOME", PROJECT_ROOT / ".spark-connect"))
-        return cls(home=home, port=int(environ.get("RECFLOW_SPARK_CONNECT_PORT", DEFAULT_PORT)))
+        return cls(
+            home=home,
+            port=int(environ.get("RECFLOW_SPARK_CONNECT_PORT", DEFAULT_PORT)),
+            bind=environ.get("RECFLOW_SPARK_CONNECT_BIND", HOST),
+        )
 
     @property
     def url(self) -> str:
@@ -100,10 +111,44 @@ def _daemon_env(server: Server) -> dict[str, str]:
     )
 
 
-def start(server: Server) -> str:
-    """Start the server unless one answers already; -> its URL once it accepts connections."""
+def _command(server: Server) -> list[str]:
+    """Spark's start script with recflow.spark.server_conf's settings."""
     from recflow.spark import server_conf
 
+    settings = server_conf(port=server.port, bind=server.bind)
+    master = settings.pop("spark.master")
+    return [
+        str(SPARK_HOME / "sbin" / "start-connect-server.sh"),
+        "--master", master,
+        *[arg for key, value in sorted(settings.items()) for arg in ("--conf", f"{key}={value}")],
+    ]  # fmt: skip
+
+
+def serve(server: Server) -> None:
+    """Run the server in the foreground, as a container's main process (docker-compose.yaml's
+    spark-connect service): the same script and settings, without the daemon's pid and log files."""
+    server.home.mkdir(parents=True, exist_ok=True)
+    command = _command(server)
+    os.execve(command[0], command, _daemon_env(server) | {"SPARK_NO_DAEMONIZE": "1"})
+
+
+@contextlib.contextmanager
+def _start_lock(server: Server):
+    """One start at a time: two tasks of a run (the model chain and the analytics) may find the
+    server down at the same moment, and Spark's daemon script refuses a second start."""
+    server.home.mkdir(parents=True, exist_ok=True)
+    with open(server.home / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def start(server: Server) -> str:
+    """Start the server unless one answers already; -> its URL once it accepts connections."""
+    with _start_lock(server):
+        return _start(server)
+
+
+def _start(server: Server) -> str:
     if server.pid() is not None and server.listening():
         return server.url
     if server.listening():
@@ -111,15 +156,7 @@ def start(server: Server) -> str:
             f"Port {server.port} on {HOST} is taken by a process that is not this project's Spark "
             f"Connect server ({server.pid_file} names none): stop it, or set RECFLOW_SPARK_CONNECT_PORT"
         )
-    server.home.mkdir(parents=True, exist_ok=True)
-    settings = server_conf(port=server.port)
-    master = settings.pop("spark.master")
-    command = [
-        str(SPARK_HOME / "sbin" / "start-connect-server.sh"),
-        "--master", master,
-        *[arg for key, value in sorted(settings.items()) for arg in ("--conf", f"{key}={value}")],
-    ]  # fmt: skip
-    subprocess.run(command, env=_daemon_env(server), check=True, capture_output=True, text=True)
+    subprocess.run(_command(server), env=_daemon_env(server), check=True, capture_output=True, text=True)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.listening():
@@ -153,14 +190,42 @@ def stop(server: Server) -> bool:
     return True
 
 
+def ensure(url: str, environ=os.environ) -> str:
+    """Before a task connects to `url` (its Spark Connect connection): the project's own server
+    (127.0.0.1 on RECFLOW_SPARK_CONNECT_PORT) is started if it is not running, so that a server
+    that died between two tasks costs the next one a start, not the run. Any other server must
+    answer already: a task cannot start a server elsewhere, and the error says which one and how
+    to switch. -> what the task log should say about it."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "", parsed.port or DEFAULT_PORT
+    server = Server.from_env(environ)
+    if host in (HOST, "localhost") and port == server.port:
+        was_up = server.pid() is not None and server.listening()
+        start(server)
+        return f"Spark Connect server {server.url} (pid {server.pid()})" + (
+            "" if was_up else f": it was not running, so this task started it (log in {server.home})"
+        )
+    with socket.socket() as probe:
+        probe.settimeout(5.0)
+        if probe.connect_ex((host, port)) != 0:
+            raise RuntimeError(
+                f"The Spark Connect server at {host}:{port} (the task's spark_connect connection) does "
+                "not answer. Start it there, point the connection at a running one, or run the Spark "
+                "tasks with spark-submit instead (RECFLOW_SPARK_BACKEND=submit)."
+            )
+    return f"Spark Connect server {host}:{port} answers"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="The warm Spark Connect server (see recflow/spark_connect.py)"
     )
-    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("action", choices=["start", "stop", "status", "serve"])
     args = parser.parse_args(argv)
     server = Server.from_env()
-    if args.action == "start":
+    if args.action == "serve":
+        serve(server)
+    elif args.action == "start":
         print(f"Spark Connect server on {start(server)} (pid {server.pid()}, log in {server.home})")
     elif args.action == "stop":
         print("stopped" if stop(server) else "not running")

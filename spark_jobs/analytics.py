@@ -12,7 +12,7 @@ from recflow import analytics
 from recflow.config import Settings
 from recflow.facts import is_directory
 from recflow.ingest import rating_scale
-from recflow.jobs import run_job
+from recflow.jobs import Job
 
 
 def extract(spark, settings: Settings, ds: str) -> dict[str, DataFrame | None]:
@@ -78,5 +78,7 @@ def build_analytics(spark, settings: Settings, ds: str) -> dict:
     return {"rows": rows, "first_day": str(first), "last_day": str(last)}
 
 
+JOB = Job("analytics", build_analytics, __doc__)
+
 if __name__ == "__main__":
-    run_job("analytics", build_analytics, __doc__)
+    JOB.main()

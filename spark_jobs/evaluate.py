@@ -18,7 +18,7 @@ from recflow.facts import is_directory, read_facts
 from recflow.gate import decide
 from recflow.hybrid import Policy
 from recflow.idmap import mapping_path
-from recflow.jobs import run_job
+from recflow.jobs import Job
 from recflow.metrics import catalogue_metrics, ranking_metrics, ranking_metrics_by, rating_metrics, scorable
 from recflow.models.als import BLEND_MARGIN, blended_top_k, ranker_candidates
 from recflow.models.baselines import fit_biases, popularity
@@ -167,5 +167,7 @@ def evaluate(spark, settings: Settings, ds: str) -> dict:
     }
 
 
+JOB = Job("evaluate", evaluate, __doc__)
+
 if __name__ == "__main__":
-    run_job("evaluate", evaluate, __doc__)
+    JOB.main()

@@ -1,7 +1,9 @@
 """Ingest the source's raw files into lake/raw/<dataset>/<table>/dt=<ds> (all text)."""
 
 from recflow.ingest import ingest
-from recflow.jobs import run_job
+from recflow.jobs import Job
+
+JOB = Job("ingest", ingest, __doc__)
 
 if __name__ == "__main__":
-    run_job("ingest", ingest, __doc__)
+    JOB.main()

@@ -23,7 +23,7 @@ from recflow.facts import is_directory, read_facts
 from recflow.features import preferences
 from recflow.hybrid import Policy, recommend_all
 from recflow.idmap import mapping_path
-from recflow.jobs import run_job
+from recflow.jobs import Job
 from recflow.models.baselines import popularity
 from recflow.scoring import item_table, load_catalogue, position_frame, tier_weights_column, user_rows
 from recflow.similarity import top_k_cosine
@@ -317,5 +317,7 @@ def recommend(spark, settings: Settings, ds: str) -> dict:
     }
 
 
+JOB = Job("recommend", recommend, __doc__)
+
 if __name__ == "__main__":
-    run_job("recommend", recommend, __doc__)
+    JOB.main()

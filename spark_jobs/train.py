@@ -15,7 +15,7 @@ from recflow.content import item_features
 from recflow.features import preferences
 from recflow.idmap import mapping_path
 from recflow.ingest import rating_scale
-from recflow.jobs import run_job
+from recflow.jobs import Job
 from recflow.models.als import fit_ranker
 from recflow.models.baselines import popularity
 from recflow.models.rating import RatingModel, fit_rating_model
@@ -159,5 +159,7 @@ def train(spark, settings: Settings, ds: str) -> dict:
     }
 
 
+JOB = Job("train", train, __doc__)
+
 if __name__ == "__main__":
-    run_job("train", train, __doc__)
+    JOB.main()

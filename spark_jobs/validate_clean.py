@@ -6,7 +6,7 @@ from __future__ import annotations
 from recflow.config import Settings
 from recflow.facts import previous_partition, read_facts
 from recflow.ingest import ingested
-from recflow.jobs import run_job
+from recflow.jobs import Job
 from recflow.validation import enforce_facts, run_suites
 
 
@@ -35,5 +35,7 @@ def validate_clean(spark, settings: Settings, ds: str) -> dict:
     return {"results": results, "data_docs": docs, "previous_run": previous and previous["ds"]}
 
 
+JOB = Job("validate_clean", validate_clean, __doc__, check=enforce_facts)
+
 if __name__ == "__main__":
-    run_job("validate_clean", validate_clean, __doc__, check=enforce_facts)
+    JOB.main()

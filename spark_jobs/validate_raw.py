@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recflow.config import Settings
 from recflow.ingest import ingested
-from recflow.jobs import run_job
+from recflow.jobs import Job
 from recflow.validation import enforce_facts, run_suites
 
 
@@ -20,5 +20,7 @@ def validate_raw(spark, settings: Settings, ds: str) -> dict:
     return {"results": results, "data_docs": docs}
 
 
+JOB = Job("validate_raw", validate_raw, __doc__, check=enforce_facts)
+
 if __name__ == "__main__":
-    run_job("validate_raw", validate_raw, __doc__, check=enforce_facts)
+    JOB.main()

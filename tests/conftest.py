@@ -4,8 +4,10 @@ lives in the test's own temporary folder."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +61,45 @@ def spark(tmp_path_factory) -> Iterator:
     session.stop()
     # py4j logs its shutdown from __del__ after pytest has closed the streams ("Logging error").
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """`free_port()` -> a TCP port on 127.0.0.1 that nothing listens on now."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """One warm Spark Connect server (recflow.spark_connect) for every test that runs the DAG on
+    its default backend, as a deployment has one: -> the environment that points the DAG's Spark
+    tasks at it, for the Airflow processes of a test. Its own port and folder, so a developer's
+    server (make spark-connect) is left alone."""
+    from recflow.spark_connect import Server, start, stop
+
+    home = tmp_path_factory.mktemp("spark-connect")
+    server = Server(home=home, port=_free_port())
+    with pytest.MonkeyPatch.context() as env:
+        # The heap the DAG tests' small samples need, beside the suite's own Spark; the server's
+        # checkpoint folder in the test's temporary folder.
+        env.setenv("RECFLOW_SPARK_DRIVER_MEMORY", "2g")
+        env.setenv("RECFLOW_DATA_DIR", str(home / "data"))
+        start(server)
+    yield {
+        "RECFLOW_SPARK_BACKEND": "connect",
+        "RECFLOW_SPARK_CONNECT_HOME": str(home),
+        "RECFLOW_SPARK_CONNECT_PORT": str(server.port),
+        "AIRFLOW_CONN_SPARK_CONNECT_DEFAULT": json.dumps(
+            {"conn_type": "spark_connect", "host": "127.0.0.1", "port": server.port}
+        ),
+    }
+    stop(server)
 
 
 @pytest.fixture

@@ -85,16 +85,44 @@ def test_schedule_and_run_limits(dagbag):
     assert dag.timetable.expression == "0 0 * * *"  # what Airflow 3 makes of "@daily"
 
 
-def test_spark_tasks_use_spark_default_and_pass_ds_and_params(dagbag):
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+SPARK_TASKS = {
+    "ingest_raw_files": "ingest", "validate_raw_data": "validate_raw", "clean_interactions": "clean",
+    "validate_clean_data": "validate_clean", "train_als": "train", "evaluate_models": "evaluate",
+    "generate_recommendations": "recommend", "build_analytics": "analytics",
+}  # fmt: skip
+
+
+def test_spark_tasks_run_on_the_warm_spark_connect_server_by_default(dagbag):
+    from airflow.providers.apache.spark.operators.spark_pyspark import PySparkOperator
+    from recflow_callbacks import ensure_spark_connect, record_duration
 
     dag = dagbag.dags[DAG_ID]
+    spark_tasks = {t.task_id: t for t in dag.tasks if isinstance(t, PySparkOperator)}
+    assert sorted(spark_tasks) == sorted(SPARK_TASKS)
+    for task in spark_tasks.values():
+        assert task.conn_id == "spark_connect_default"
+        # The server is checked (and the project's own started) before the session is opened.
+        assert task._pre_execute_hook == ensure_spark_connect and task._post_execute_hook == record_duration
+        assert task.op_kwargs == {}  # the job is the task's own, ds and params come from the context
+
+
+def test_with_the_submit_backend_spark_tasks_use_spark_default_and_pass_ds_and_params(submit_dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    assert submit_dagbag.import_errors == {}
+    dag = submit_dagbag.dags[DAG_ID]
     spark_tasks = [t for t in dag.tasks if isinstance(t, SparkSubmitOperator)]
-    assert len(spark_tasks) == len(EXPECTED_CHAIN)  # the chain's Spark steps and build_analytics
+    assert {t.task_id: Path(t.application).stem for t in spark_tasks} == SPARK_TASKS
     for task in spark_tasks:
         assert task._conn_id == "spark_default"
         assert Path(task.application).is_file(), task.application
         assert task.application_args[:4] == ["--ds", "{{ ds }}", "--params", "{{ params | tojson }}"]
+
+
+def test_an_unknown_backend_is_an_import_error_that_names_it(parse):
+    bag = parse(RECFLOW_SPARK_BACKEND="yarn")
+    (error,) = [e for path, e in bag.import_errors.items() if path.endswith("recommendations_daily.py")]
+    assert "RECFLOW_SPARK_BACKEND='yarn': expected one of connect, submit" in error
 
 
 def test_trigger_form_params_match_settings(dagbag):

@@ -31,8 +31,10 @@ def test_driver_memory_is_a_share_of_what_the_machine_has_and_can_be_overridden(
     assert driver_memory({"RECFLOW_SPARK_DRIVER_MEMORY": "6g"}, usable=24 * GIB) == "6g"
 
 
-def test_the_dag_renders_the_driver_memory_where_the_task_runs(dagbag, monkeypatch):
-    dag = dagbag.dags["recommendations_daily"]
+def test_the_dag_renders_the_driver_memory_where_the_task_runs(submit_dagbag, monkeypatch):
+    """spark-submit's driver (RECFLOW_SPARK_BACKEND=submit); the Connect server's heap comes from
+    the same function, in recflow.spark.server_conf."""
+    dag = submit_dagbag.dags["recommendations_daily"]
     monkeypatch.setenv("RECFLOW_SPARK_DRIVER_MEMORY", "3g")
     env = dag.get_template_env()
     spark_tasks = [task for task in dag.tasks if task.task_type == "SparkSubmitOperator"]

@@ -22,7 +22,10 @@ DS = "2024-03-01"
 SECRET = "db.internal:5432:*:postgres:S3cr3t-pw"
 
 
-def test_the_run_log_row_of_a_file_that_matched_no_layout_holds_no_content(dagbag, tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["submit", "connect"])
+def test_the_run_log_row_of_a_file_that_matched_no_layout_holds_no_content(
+    dagbag, tmp_path, monkeypatch, backend
+):
     from recflow_callbacks import record_failure  # plugins/, on sys.path once the DAGs are parsed
 
     monkeypatch.setenv("RECFLOW_DATA_DIR", str(tmp_path / "data"))
@@ -34,23 +37,30 @@ def test_the_run_log_row_of_a_file_that_matched_no_layout_holds_no_content(dagba
     params = {"source": "ecommerce", "path": str(secret), "dataset": "probe"}
     settings = Settings.from_params(params)
     started = datetime.datetime.now(datetime.UTC)
-    # What the ingest job does in spark-submit: fail, and leave its own error in the lake.
+    # What the ingest job does: fail, and leave its own error in the lake.
     with pytest.raises(SourceError) as failed:
         ingest(None, settings, DS)
     record_job_failure(settings, "ingest", DS, failed.value)
+    if backend == "submit":
+        # Airflow hears only spark-submit's exit code; the callback reads the job's error in the lake.
+        task = types.SimpleNamespace(application=str(ROOT / "spark_jobs" / "ingest.py"))
+        exception = RuntimeError("spark-submit exited 1")
+    else:
+        # Over Spark Connect the job runs in the task: the task's exception is the job's own.
+        task = types.SimpleNamespace(conn_id="spark_connect_default")
+        exception = failed.value
 
     ti = types.SimpleNamespace(
         dag_id="recommendations_daily", run_id="manual__probe", task_id="ingest_raw_files", try_number=1,
         start_date=started, log_url=None,
     )  # fmt: skip
-    task = types.SimpleNamespace(application=str(ROOT / "spark_jobs" / "ingest.py"))
     record_failure(
         {
             "ti": ti,
             "task": task,
             "params": params,
             "ds": DS,
-            "exception": RuntimeError("spark-submit exited 1"),
+            "exception": exception,
         }
     )
 

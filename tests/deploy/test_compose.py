@@ -54,6 +54,7 @@ EXPECTED_SERVICES = {
     "warehouse",
     "spark-master",
     "spark-worker",
+    "spark-connect",
     "airflow-init",
     *AIRFLOW_SERVICES,
 }
@@ -608,6 +609,41 @@ def test_spark_connection_reaches_the_master(services, tmp_path):
         assert resolved["deploy_mode"] in (None, "client"), resolved["deploy_mode"]
         for worker in workers:
             assert resolved["master"] in command(services[worker]), f"{worker} registers elsewhere"
+
+
+def test_spark_tasks_reach_the_warm_connect_server_which_runs_on_the_cluster(services):
+    """The default backend in containers: the Spark Connect connection names the spark-connect
+    service and its port; that server is recflow.spark_connect's (server_conf's settings), an
+    application of the stack's master, on the lake and inputs the workers see, and reachable from
+    the stack's network only."""
+    scheduler, server = services["airflow-scheduler"], services["spark-connect"]
+    assert environment(scheduler)["RECFLOW_SPARK_BACKEND"] == "connect"
+    conn = json.loads(environment(scheduler)["AIRFLOW_CONN_SPARK_CONNECT_DEFAULT"])
+    assert conn["conn_type"] == "spark_connect" and conn["host"] == "spark-connect"
+    settings = environment(server)
+    assert int(conn["port"]) == int(settings["RECFLOW_SPARK_CONNECT_PORT"])
+    assert command(server)[-3:] == ["-m", "recflow.spark_connect", "serve"]
+    master = services["spark-master"]
+    master_cmd = command(master)
+    assert (
+        settings["RECFLOW_SPARK_MASTER"]
+        == f"spark://spark-master:{master_cmd[master_cmd.index('--port') + 1]}"
+    )
+    assert settings["SPARK_LOCAL_HOSTNAME"] == "spark-connect"  # where executors find the driver
+    # Every address of the container, but no published port.
+    assert settings["RECFLOW_SPARK_CONNECT_BIND"] == "0.0.0.0" and not server.get("ports")
+    # The driver on the server reads and commits what the executors write.
+    worker_mounts = {target: source for source, target in volumes(services["spark-worker"])}
+    server_mounts = {target: source for source, target in volumes(server)}
+    for target in (
+        settings["RECFLOW_DATA_DIR"],
+        settings["RECFLOW_INPUT_ROOTS"],
+        *code_mounts(services["spark-worker"]).values(),
+    ):
+        assert server_mounts.get(target) == worker_mounts.get(target), target
+    assert server.get("user") == scheduler.get("user")
+    assert scheduler["depends_on"]["spark-connect"]["condition"] == "service_healthy"
+    assert server.get("healthcheck", {}).get("test")
 
 
 def test_warehouse_url_names_the_warehouse_service(services, monkeypatch):

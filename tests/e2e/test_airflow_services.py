@@ -51,7 +51,7 @@ def first_finished_run(api, dag_id: str, timeout: float) -> dict:
 
 
 def test_a_rest_triggered_run_publishes_wakes_the_bi_refresh_and_a_backfill_keeps_one_served_set(
-    mariadb_engine, tmp_path
+    mariadb_engine, tmp_path, spark_connect_server
 ):
     from recflow.generate.ecommerce import generate_ecommerce
 
@@ -67,7 +67,9 @@ def test_a_rest_triggered_run_publishes_wakes_the_bi_refresh_and_a_backfill_keep
         "RECFLOW_TASK_RETRIES": "0",
         "RECFLOW_SHUFFLE_PARTITIONS": "2",
         "PYSPARK_PYTHON": sys.executable,
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+        # The Spark tasks are sessions on the suite's warm Spark Connect server (the default
+        # backend); two of a run's tasks use it at once (the model chain and the analytics).
+        **spark_connect_server,
     }
     timings: dict[str, float] = {}
     started = time.monotonic()

@@ -1,6 +1,7 @@
-"""recommendations_daily end to end with real Airflow (`airflow dags test`), real spark-submit and
-the real MariaDB, on a small generated sample: first in local mode, then the same day again on a
-real standalone Spark cluster (same tables, bit for bit), then a bad file.
+"""recommendations_daily end to end with real Airflow (`airflow dags test`), real Spark and the
+real MariaDB, on a small generated sample: first on the default backend, the suite's warm Spark
+Connect server, then the same day again with spark-submit on a real standalone Spark cluster
+(same tables, bit for bit), then a bad file.
 
 The ecommerce source, the REST API, the scheduler and the UI are in test_airflow_services.py."""
 
@@ -30,7 +31,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RECFLOW_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-LOCAL_SPARK = json.dumps({"conn_type": "spark", "host": "local[2]"})
 DS = "2024-03-01"
 CONF = {"sample_users": 150, "sample_items": 120, "top_k": 5, "max_iter": 5, "rank": 10, "tuning_trials": 1}
 SPARK_TASKS = [
@@ -55,23 +55,25 @@ ANALYTICS_TABLES = (
 )  # fmt: skip
 
 
-def airflow_env(
-    home: Path, data_dir: Path, warehouse_url: str, spark_conn: str = LOCAL_SPARK
-) -> dict[str, str]:
+def airflow_env(home: Path, data_dir: Path, warehouse_url: str, spark: dict[str, str]) -> dict[str, str]:
+    """Airflow's environment for a run; `spark` says where its Spark tasks go (the
+    spark_connect_server fixture's environment, or a spark-submit backend and connection)."""
     venv_bin = str(Path(sys.executable).parent)
-    return dict(
-        os.environ,
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW_CONN_SPARK_DEFAULT=spark_conn,
-        RECFLOW_DATA_DIR=str(data_dir),
-        RECFLOW_WAREHOUSE_URL=warehouse_url,
-        RECFLOW_TASK_RETRIES="0",
-        RECFLOW_SHUFFLE_PARTITIONS="2",
-        PYSPARK_PYTHON=sys.executable,
-        PATH=f"{venv_bin}:{os.environ['PATH']}",
+    return (
+        dict(
+            os.environ,
+            AIRFLOW_HOME=str(home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+            AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            RECFLOW_DATA_DIR=str(data_dir),
+            RECFLOW_WAREHOUSE_URL=warehouse_url,
+            RECFLOW_TASK_RETRIES="0",
+            RECFLOW_SHUFFLE_PARTITIONS="2",
+            PYSPARK_PYTHON=sys.executable,
+            PATH=f"{venv_bin}:{os.environ['PATH']}",
+        )
+        | spark
     )
 
 
@@ -79,12 +81,12 @@ RUN_SECONDS: dict[str, float] = {}
 
 
 def run_dag(
-    tmp_path: Path, name: str, data_dir: Path, warehouse_url: str, conf: dict, spark_conn: str = LOCAL_SPARK
+    tmp_path: Path, name: str, data_dir: Path, warehouse_url: str, conf: dict, spark: dict[str, str]
 ) -> tuple[str, str]:
     """One `airflow dags test` run in its own metadata database; returns (final state, log).
     Its wall time (the run alone, not the metadata migration) goes into RUN_SECONDS[name]."""
     home = tmp_path / f"airflow-{name}"
-    env = airflow_env(home, data_dir, warehouse_url, spark_conn)
+    env = airflow_env(home, data_dir, warehouse_url, spark)
     subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     started = time.monotonic()
     done = subprocess.run(
@@ -108,15 +110,21 @@ def rated_pairs(sample_dir: Path) -> set[tuple[str, str]]:
     return {tuple(line.split("\t")[:2]) for line in lines}
 
 
-def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariadb_engine, tmp_path):
+def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(
+    mariadb_engine, tmp_path, spark_connect_server
+):
     url = mariadb_engine.url.render_as_string(hide_password=False)
     data_dir = tmp_path / "data"
     # A blocked item: the run's export_blocklist task hands it to the recommend job.
     migrate(mariadb_engine, SQL_ROOT)
     block_item(mariadb_engine, "movielens", BLOCKED, "licence expired")
 
-    state, log = run_dag(tmp_path, "first", data_dir, url, CONF)
+    state, log = run_dag(tmp_path, "first", data_dir, url, CONF, spark_connect_server)
     assert state == "success", log[-4000:]
+    # Every Spark task ran as a session on the warm server, none through spark-submit.
+    for job in SPARK_JOBS:
+        assert f"running {job} over Spark Connect" in log, job
+    assert "Spark-Submit cmd" not in log
 
     recs = table_rows(
         mariadb_engine,
@@ -189,11 +197,13 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
         return table_rows(mariadb_engine, "CHECKSUM TABLE " + ", ".join(tables))
 
     before = checksums()
-    # The same logical date again, this time on a real standalone Spark cluster reached through
-    # the spark_default connection alone (a fresh Airflow metadata DB, the same lake and
-    # warehouse): the published tables are identical, with no duplicates.
+    # The same logical date again, this time with spark-submit on a real standalone Spark
+    # cluster, reached by configuration alone (the backend and the spark_default connection; a
+    # fresh Airflow metadata DB, the same lake and warehouse): the published tables are
+    # identical, with no duplicates.
     with standalone_cluster(tmp_path / "spark-cluster") as cluster:
-        state, log = run_dag(tmp_path, "cluster", data_dir, url, CONF, spark_conn=cluster.airflow_conn)
+        submit = {"RECFLOW_SPARK_BACKEND": "submit", "AIRFLOW_CONN_SPARK_DEFAULT": cluster.airflow_conn}
+        state, log = run_dag(tmp_path, "cluster", data_dir, url, CONF, submit)
         assert state == "success", log[-4000:]
         assert f"--master {cluster.master_url}" in log
         apps = cluster.app_names(completed=True)
@@ -202,8 +212,8 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     assert jobs == sorted(SPARK_JOBS), apps
     assert checksums() == before
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    timings = {"local_run_s": RUN_SECONDS["first"], "cluster_run_s": RUN_SECONDS["cluster"]}
-    (ARTIFACTS / "dag-local-vs-cluster.json").write_text(json.dumps(timings, indent=2) + "\n")
+    timings = {"connect_run_s": RUN_SECONDS["first"], "cluster_submit_run_s": RUN_SECONDS["cluster"]}
+    (ARTIFACTS / "dag-connect-vs-cluster.json").write_text(json.dumps(timings, indent=2) + "\n")
     print("airflow dags test wall time:", timings)
 
     # A file with the wrong delimiter stops the run at validation: no recommendations, items or
@@ -211,7 +221,7 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
     bad_dir = tmp_path / "bad"
     shutil.copytree(sample_dir, bad_dir)
     (bad_dir / "u.data").write_text((sample_dir / "u.data").read_text().replace("\t", ","))
-    state, log = run_dag(tmp_path, "bad", data_dir, url, CONF | {"path": str(bad_dir)})
+    state, log = run_dag(tmp_path, "bad", data_dir, url, CONF | {"path": str(bad_dir)}, spark_connect_server)
     assert state == "failed"
     assert "each line has 4 fields" in log and "u.data line" in log, log[-4000:]
     published = ("recommendations", "items", "model_metrics", "model_registry", *ANALYTICS_TABLES)
@@ -236,7 +246,7 @@ def test_daily_dag_publishes_idempotently_and_bad_input_publishes_nothing(mariad
 
     # Hostile Params through `make demo`'s script: a dataset name that climbs out of its folder
     # is refused by the trigger form's schema before a run exists, and the script says why.
-    env = airflow_env(tmp_path / "airflow-bad", data_dir, url) | {
+    env = airflow_env(tmp_path / "airflow-bad", data_dir, url, spark_connect_server) | {
         "CONF": json.dumps({"dataset": "x/../movielens"}),
         "DS": DS,
     }

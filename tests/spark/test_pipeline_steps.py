@@ -1,5 +1,5 @@
 """The whole chain of Spark steps in one process on a small generated sample, each step's facts
-kept in the lake the way recflow.jobs.run_job keeps them, so later steps find what they need."""
+kept in the lake the way recflow.jobs.Job keeps them, so later steps find what they need."""
 
 from __future__ import annotations
 
