@@ -28,6 +28,21 @@ DEFAULT_MYSQL_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Spread the end-to-end tests (minutes each) evenly through the run's order. `make test`
+    runs on two workers with pytest-xdist's worksteal, which first hands each worker one
+    contiguous share of the tests: spread out, each share begins with a long test, the short
+    ones fill in around them, and neither worker is left waiting on two long ones at the end."""
+    long = [item for item in items if item.get_closest_marker("e2e")]
+    if not long:
+        return
+    rest = [item for item in items if not item.get_closest_marker("e2e")]
+    share = len(items) / len(long)
+    for n, item in enumerate(long):
+        rest.insert(round(n * share), item)
+    items[:] = rest
+
+
 @pytest.fixture(scope="session", autouse=True)
 def input_roots(tmp_path_factory) -> Iterator[str]:
     """The folders runs may read (RECFLOW_INPUT_ROOTS, recflow.config): pytest's temporary
