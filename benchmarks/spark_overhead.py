@@ -279,10 +279,12 @@ def kill_server(args, server: Server) -> dict:
             break
         time.sleep(0.5)
     try:
-        process.wait(timeout=args.run_timeout)
+        process.wait(timeout=max(deadline - time.monotonic(), 1))  # one --run-timeout for the whole run
     except subprocess.TimeoutExpired:
         process.kill()
-        return {"state": "hung", "killed_pid": killed_pid}
+        out = {"state": "hung", "killed_pid": killed_pid, "wall_s": round(time.monotonic() - started, 1)}
+        print(f"kill-server: {out}")
+        return out
     state, _ = last_run(deployment.work / "airflow" / "airflow.db")
     with sqlite3.connect(deployment.warehouse()) as con:
         attempts = con.execute(
