@@ -319,6 +319,7 @@ def main() -> None:
         "--port", type=int, default=15012, help="the benchmark's own server (not make spark-connect's)"
     )
     args = parser.parse_args()
+    args.work = args.work.resolve()  # AIRFLOW_HOME and the data folder must be absolute
     shutil.rmtree(args.work, ignore_errors=True)
     server = Server(home=args.work / "spark-connect", port=args.port)
     report: dict = {"machine": {"cores": os.cpu_count()}}
