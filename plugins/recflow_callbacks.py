@@ -31,7 +31,7 @@ def ensure_spark_connect(context) -> None:
     from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from recflow.spark_connect import ensure
+    from recflow.spark_connect import DEFAULT_PORT, ensure
 
     conn_id = context["task"].conn_id
     try:
@@ -39,7 +39,7 @@ def ensure_spark_connect(context) -> None:
     except AirflowNotFoundException as error:
         raise RuntimeError(
             f"No Spark Connect connection {conn_id!r}: define it (AIRFLOW_CONN_{conn_id.upper()}="
-            '\'{"conn_type": "spark_connect", "host": "127.0.0.1", "port": 15002}\'), or run the '
+            f'\'{{"conn_type": "spark_connect", "host": "127.0.0.1", "port": {DEFAULT_PORT}}}\'), or run the '
             "Spark tasks with spark-submit (RECFLOW_SPARK_BACKEND=submit)"
         ) from error
     log.info(ensure(url))

@@ -51,6 +51,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _answers(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    with socket.socket() as probe:
+        probe.settimeout(timeout)
+        return probe.connect_ex((host, port)) == 0
+
+
 @dataclass(frozen=True)
 class Server:
     home: Path
@@ -89,9 +96,7 @@ class Server:
         return pid if _alive(pid) else None
 
     def listening(self) -> bool:
-        with socket.socket() as probe:
-            probe.settimeout(1.0)
-            return probe.connect_ex((HOST, self.port)) == 0
+        return _answers(HOST, self.port, timeout=1.0)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_files:
@@ -205,14 +210,12 @@ def ensure(url: str, environ=os.environ) -> str:
         return f"Spark Connect server {server.url} (pid {server.pid()})" + (
             "" if was_up else f": it was not running, so this task started it (log in {server.home})"
         )
-    with socket.socket() as probe:
-        probe.settimeout(5.0)
-        if probe.connect_ex((host, port)) != 0:
-            raise RuntimeError(
-                f"The Spark Connect server at {host}:{port} (the task's spark_connect connection) does "
-                "not answer. Start it there, point the connection at a running one, or run the Spark "
-                "tasks with spark-submit instead (RECFLOW_SPARK_BACKEND=submit)."
-            )
+    if not _answers(host, port, timeout=5.0):
+        raise RuntimeError(
+            f"The Spark Connect server at {host}:{port} (the task's spark_connect connection) does "
+            "not answer. Start it there, point the connection at a running one, or run the Spark "
+            "tasks with spark-submit instead (RECFLOW_SPARK_BACKEND=submit)."
+        )
     return f"Spark Connect server {host}:{port} answers"
 
 
